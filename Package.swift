@@ -1,0 +1,74 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+// kvmlua: Lua 5.4 with a `kvm` module for Sipeed NanoKVM devices, a lua-compatible
+// REPL/script runner, and a simulated NanoKVM. See DEVELOPERS.md for the layout.
+let package = Package(
+    name: "kvmlua",
+    products: [
+        .executable(name: "kvmlua", targets: ["kvmlua"]),
+        .executable(name: "nanokvm-sim", targets: ["nanokvm-sim"]),
+        .library(name: "NanoKVM", targets: ["NanoKVM"]),
+        .library(name: "NanoKVMSimulator", targets: ["NanoKVMSimulator"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    ],
+    targets: [
+        // System libraries (Debian packages). Thin static-inline shims live in each shim.h,
+        // because Lua's API macros (lua_pop, lua_pcall, ...) are invisible to Swift.
+        .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
+        .systemLibrary(name: "CReadline", providers: [.apt(["libreadline-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        // The few C functions that must be real C: the lua_CFunction trampoline (a Lua
+        // error or yield must never longjmp across Swift frames) and the SIGINT handler.
+        .target(name: "CLuaRuntime", dependencies: ["CLua"]),
+
+        // NanoKVM client library: pure Swift, no Lua.
+        .target(
+            name: "NanoKVM",
+            dependencies: [
+                "COpenSSL",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // A faithful simulated NanoKVM (HTTP + WebSocket + MJPEG) for tests and demos.
+        .target(
+            name: "NanoKVMSimulator",
+            dependencies: [
+                "COpenSSL", "CTurboJPEG",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(name: "nanokvm-sim", dependencies: ["NanoKVMSimulator"]),
+
+        // Swift <-> Lua values, functions, userdata, errors and the coroutine scheduler.
+        .target(name: "LuaBridge", dependencies: ["CLua", "CLuaRuntime"]),
+        // The `kvm` Lua module.
+        .target(name: "KVMLua", dependencies: ["LuaBridge", "CLua"]),
+        // The lua-compatible command line and REPL.
+        .executableTarget(name: "kvmlua", dependencies: ["KVMLua", "LuaBridge", "CLua", "CReadline"]),
+
+        .testTarget(name: "LuaBridgeTests", dependencies: ["LuaBridge", "CLua"]),
+        .testTarget(name: "KVMLuaTests", dependencies: ["KVMLua", "LuaBridge"]),
+        // Runs the built `kvmlua` binary (pipes and a pseudo-terminal) against the lua CLI contract.
+        .testTarget(name: "kvmluaTests", dependencies: ["kvmlua"]),
+        .testTarget(name: "NanoKVMTests", dependencies: ["NanoKVM", "NanoKVMSimulator"]),
+        .testTarget(name: "NanoKVMSimulatorTests", dependencies: ["NanoKVMSimulator"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

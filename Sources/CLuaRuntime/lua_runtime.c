@@ -1,0 +1,1 @@
+#include "lua_runtime.h"

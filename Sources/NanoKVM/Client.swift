@@ -1,0 +1,1 @@
+// Placeholder: the client library is being written (issue 3).

@@ -1,0 +1,1 @@
+print("nanokvm-sim: not built yet")
