@@ -1,0 +1,196 @@
+// Host keyboard layouts: which USB HID key (usage on the Keyboard/Keypad page 0x07) and which
+// modifier bits type a character on a host whose operating system uses that layout. Shared by
+// the client (`dev:type` turns text into reports) and the simulator (its virtual host turns
+// reports back into text), so both sides always agree. The NanoKVM's own paste tables
+// (protocol §6.3.1) are a different thing: they belong to the device and live in the simulator.
+
+/// One key press: a HID usage plus the modifier byte of the keyboard report.
+public struct KeyStroke: Sendable, Hashable, CustomStringConvertible {
+    public var usage: UInt8
+    public var modifiers: UInt8
+
+    public init(usage: UInt8, modifiers: UInt8 = 0) {
+        self.usage = usage
+        self.modifiers = modifiers
+    }
+
+    public var description: String { String(format: "usage 0x%02X modifiers 0x%02X", usage, modifiers) }
+}
+
+/// Modifier bits of byte 0 of a boot-keyboard report.
+public enum KeyModifier {
+    public static let leftControl: UInt8 = 0x01
+    public static let leftShift: UInt8 = 0x02
+    public static let leftAlt: UInt8 = 0x04
+    public static let leftMeta: UInt8 = 0x08
+    public static let rightControl: UInt8 = 0x10
+    public static let rightShift: UInt8 = 0x20
+    public static let rightAlt: UInt8 = 0x40
+    public static let rightMeta: UInt8 = 0x80
+    public static let anyShift: UInt8 = leftShift | rightShift
+    public static let anyControl: UInt8 = leftControl | rightControl
+    public static let anyAlt: UInt8 = leftAlt | rightAlt
+    public static let anyMeta: UInt8 = leftMeta | rightMeta
+}
+
+/// A host keyboard layout: character → key stroke, and the reverse for reading reports.
+public struct KeyboardLayout: Sendable {
+    /// Short name: `us`, `uk`, `de`, `fr`.
+    public let name: String
+    /// Every character the layout can type, with the stroke that types it (Shift is 0x02,
+    /// AltGr is Right Alt 0x40).
+    public let strokes: [Character: KeyStroke]
+    /// Level of (usage) → characters for [plain, shift, altgr, shift+altgr].
+    private let levels: [UInt8: [Character?]]
+
+    public init(name: String, strokes: [Character: KeyStroke]) {
+        self.name = name
+        self.strokes = strokes
+        var levels: [UInt8: [Character?]] = [:]
+        // Deterministic: sort so that the same layout always builds the same reverse table.
+        for (character, stroke) in strokes.sorted(by: { $0.key < $1.key }) {
+            let level = Self.level(of: stroke.modifiers)
+            var slots = levels[stroke.usage] ?? [nil, nil, nil, nil]
+            if slots[level] == nil { slots[level] = character }
+            levels[stroke.usage] = slots
+        }
+        self.levels = levels
+    }
+
+    /// The stroke that types `character`, or nil when this layout cannot type it.
+    public func stroke(for character: Character) -> KeyStroke? { strokes[character] }
+
+    /// The character a host with this layout produces for `usage` pressed with `modifiers`
+    /// (Control, Alt and Meta combinations produce no character; Caps Lock shifts letters).
+    public func character(usage: UInt8, modifiers: UInt8, capsLock: Bool = false) -> Character? {
+        let altGr = modifiers & KeyModifier.rightAlt != 0
+            || (modifiers & KeyModifier.anyControl != 0 && modifiers & KeyModifier.leftAlt != 0)
+        if !altGr, modifiers & (KeyModifier.anyControl | KeyModifier.anyAlt | KeyModifier.anyMeta) != 0 {
+            return nil
+        }
+        guard let slots = levels[usage] else { return nil }
+        var shifted = modifiers & KeyModifier.anyShift != 0
+        if capsLock, let plain = slots[0], plain.isLetter { shifted.toggle() }
+        let level = (shifted ? 1 : 0) + (altGr ? 2 : 0)
+        return slots[level]
+    }
+
+    static func level(of modifiers: UInt8) -> Int {
+        (modifiers & KeyModifier.anyShift != 0 ? 1 : 0) + (modifiers & KeyModifier.rightAlt != 0 ? 2 : 0)
+    }
+
+    /// The layout called `name` (case-insensitive; `en` and `en-us` are `us`, `gb` is `uk`).
+    public static func named(_ name: String) -> KeyboardLayout? {
+        switch name.lowercased() {
+        case "us", "en", "en-us": return .us
+        case "uk", "gb", "en-gb": return .uk
+        case "de", "de-de": return .de
+        case "fr", "fr-fr": return .fr
+        default: return nil
+        }
+    }
+
+    public static let all: [KeyboardLayout] = [.us, .uk, .de, .fr]
+
+    // MARK: - Tables
+
+    private static let shift = KeyModifier.leftShift
+    private static let altGr = KeyModifier.rightAlt
+
+    /// Characters common to the Latin layouts below before their differences are applied.
+    private static func baseTable() -> [Character: KeyStroke] {
+        var table: [Character: KeyStroke] = [:]
+        for (offset, scalar) in "abcdefghijklmnopqrstuvwxyz".unicodeScalars.enumerated() {
+            let usage = UInt8(0x04 + offset)
+            table[Character(scalar)] = KeyStroke(usage: usage)
+            table[Character(String(scalar).uppercased())] = KeyStroke(usage: usage, modifiers: shift)
+        }
+        for (offset, character) in "1234567890".enumerated() {
+            table[character] = KeyStroke(usage: UInt8(0x1E + offset))
+        }
+        table["\n"] = KeyStroke(usage: 0x28)
+        table["\t"] = KeyStroke(usage: 0x2B)
+        table[" "] = KeyStroke(usage: 0x2C)
+        return table
+    }
+
+    /// US QWERTY.
+    public static let us: KeyboardLayout = {
+        var t = baseTable()
+        let plain: [(Character, UInt8)] = [
+            ("-", 0x2D), ("=", 0x2E), ("[", 0x2F), ("]", 0x30), ("\\", 0x31), (";", 0x33), ("'", 0x34),
+            ("`", 0x35), (",", 0x36), (".", 0x37), ("/", 0x38),
+        ]
+        let shifted: [(Character, UInt8)] = [
+            ("!", 0x1E), ("@", 0x1F), ("#", 0x20), ("$", 0x21), ("%", 0x22), ("^", 0x23), ("&", 0x24),
+            ("*", 0x25), ("(", 0x26), (")", 0x27), ("_", 0x2D), ("+", 0x2E), ("{", 0x2F), ("}", 0x30),
+            ("|", 0x31), (":", 0x33), ("\"", 0x34), ("~", 0x35), ("<", 0x36), (">", 0x37), ("?", 0x38),
+        ]
+        for (c, u) in plain { t[c] = KeyStroke(usage: u) }
+        for (c, u) in shifted { t[c] = KeyStroke(usage: u, modifiers: shift) }
+        return KeyboardLayout(name: "us", strokes: t)
+    }()
+
+    /// UK QWERTY (ISO): `"` and `@` swapped, `£` on Shift+3, `#`/`~` on the ISO hash key,
+    /// `\`/`|` on the extra ISO key left of Z, `¬` on Shift+`, `€` on AltGr+4.
+    public static let uk: KeyboardLayout = {
+        var t = us.strokes
+        t["\""] = KeyStroke(usage: 0x1F, modifiers: shift)
+        t["@"] = KeyStroke(usage: 0x34, modifiers: shift)
+        t["£"] = KeyStroke(usage: 0x20, modifiers: shift)
+        t["#"] = KeyStroke(usage: 0x32)
+        t["~"] = KeyStroke(usage: 0x32, modifiers: shift)
+        t["\\"] = KeyStroke(usage: 0x64)
+        t["|"] = KeyStroke(usage: 0x64, modifiers: shift)
+        t["¬"] = KeyStroke(usage: 0x35, modifiers: shift)
+        t["€"] = KeyStroke(usage: 0x21, modifiers: altGr)
+        return KeyboardLayout(name: "uk", strokes: t)
+    }()
+
+    /// German QWERTZ (dead keys `^`, `´` and `` ` `` are treated as typing their character).
+    public static let de: KeyboardLayout = {
+        var t = baseTable()
+        t["y"] = KeyStroke(usage: 0x1D); t["Y"] = KeyStroke(usage: 0x1D, modifiers: shift)
+        t["z"] = KeyStroke(usage: 0x1C); t["Z"] = KeyStroke(usage: 0x1C, modifiers: shift)
+        let entries: [(Character, UInt8, UInt8)] = [
+            ("ä", 0x34, 0), ("Ä", 0x34, shift), ("ö", 0x33, 0), ("Ö", 0x33, shift), ("ü", 0x2F, 0),
+            ("Ü", 0x2F, shift), ("ß", 0x2D, 0), ("?", 0x2D, shift), ("\\", 0x2D, altGr),
+            ("^", 0x35, 0), ("°", 0x35, shift), ("´", 0x2E, 0), ("`", 0x2E, shift),
+            ("!", 0x1E, shift), ("\"", 0x1F, shift), ("²", 0x1F, altGr), ("§", 0x20, shift), ("³", 0x20, altGr),
+            ("$", 0x21, shift), ("%", 0x22, shift), ("&", 0x23, shift), ("/", 0x24, shift), ("{", 0x24, altGr),
+            ("(", 0x25, shift), ("[", 0x25, altGr), (")", 0x26, shift), ("]", 0x26, altGr), ("=", 0x27, shift),
+            ("}", 0x27, altGr), ("+", 0x30, 0), ("*", 0x30, shift), ("~", 0x30, altGr), ("#", 0x32, 0),
+            ("'", 0x32, shift), ("<", 0x64, 0), (">", 0x64, shift), ("|", 0x64, altGr), (",", 0x36, 0),
+            (";", 0x36, shift), (".", 0x37, 0), (":", 0x37, shift), ("-", 0x38, 0), ("_", 0x38, shift),
+            ("@", 0x14, altGr), ("€", 0x08, altGr), ("µ", 0x10, altGr),
+        ]
+        for (c, u, m) in entries { t[c] = KeyStroke(usage: u, modifiers: m) }
+        return KeyboardLayout(name: "de", strokes: t)
+    }()
+
+    /// French AZERTY (dead keys `^` and `¨` are treated as typing their character).
+    public static let fr: KeyboardLayout = {
+        var t = baseTable()
+        let swaps: [(Character, UInt8)] = [("a", 0x14), ("q", 0x04), ("z", 0x1A), ("w", 0x1D), ("m", 0x33)]
+        for (c, u) in swaps {
+            t[c] = KeyStroke(usage: u)
+            t[Character(String(c).uppercased())] = KeyStroke(usage: u, modifiers: shift)
+        }
+        for (offset, character) in "1234567890".enumerated() {
+            t[character] = KeyStroke(usage: UInt8(0x1E + offset), modifiers: shift)
+        }
+        let entries: [(Character, UInt8, UInt8)] = [
+            ("&", 0x1E, 0), ("é", 0x1F, 0), ("~", 0x1F, altGr), ("\"", 0x20, 0), ("#", 0x20, altGr),
+            ("'", 0x21, 0), ("{", 0x21, altGr), ("(", 0x22, 0), ("[", 0x22, altGr), ("-", 0x23, 0),
+            ("|", 0x23, altGr), ("è", 0x24, 0), ("`", 0x24, altGr), ("_", 0x25, 0), ("\\", 0x25, altGr),
+            ("ç", 0x26, 0), ("^", 0x2F, 0), ("à", 0x27, 0), ("@", 0x27, altGr), (")", 0x2D, 0), ("°", 0x2D, shift),
+            ("]", 0x2D, altGr), ("=", 0x2E, 0), ("+", 0x2E, shift), ("}", 0x2E, altGr), ("¨", 0x2F, shift),
+            ("$", 0x30, 0), ("£", 0x30, shift), ("*", 0x31, 0), ("µ", 0x31, shift), ("ù", 0x34, 0),
+            ("%", 0x34, shift), (",", 0x10, 0), ("?", 0x10, shift), (";", 0x36, 0), (".", 0x36, shift),
+            (":", 0x37, 0), ("/", 0x37, shift), ("!", 0x38, 0), ("§", 0x38, shift), ("<", 0x64, 0),
+            (">", 0x64, shift), ("€", 0x08, altGr), ("²", 0x35, 0),
+        ]
+        for (c, u, m) in entries { t[c] = KeyStroke(usage: u, modifiers: m) }
+        return KeyboardLayout(name: "fr", strokes: t)
+    }()
+}
