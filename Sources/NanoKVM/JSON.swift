@@ -161,7 +161,7 @@ private struct JSONReader {
     }
 
     mutating func literal(_ word: StaticString) throws(JSONSyntaxError) {
-        let count = word.utf8CodeUnitsCount
+        let count = word.utf8CodeUnitCount
         guard index + count <= bytes.count else { throw fail("unexpected end of JSON") }
         let matches = word.withUTF8Buffer { buffer in
             buffer.elementsEqual(bytes[index..<(index + count)])
