@@ -51,8 +51,11 @@ let package = Package(
         .target(
             name: "NanoKVMSimulator",
             dependencies: [
-                "COpenSSL", "CTurboJPEG",
+                "NanoKVM", "COpenSSL", "CTurboJPEG",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -63,7 +66,7 @@ let package = Package(
         // Swift <-> Lua values, functions, userdata, errors and the coroutine scheduler.
         .target(name: "LuaBridge", dependencies: ["CLua", "CLuaRuntime"]),
         // The `kvm` Lua module.
-        .target(name: "KVMLua", dependencies: ["LuaBridge", "CLua"]),
+        .target(name: "KVMLua", dependencies: ["LuaBridge", "CLua", "NanoKVM"]),
         // The lua-compatible command line and REPL.
         .executableTarget(name: "kvmlua", dependencies: ["KVMLua", "LuaBridge", "CLua", "CReadline"]),
 

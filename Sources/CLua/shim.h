@@ -31,11 +31,26 @@ static inline int kvm_lua_yield(lua_State *L, int n) { return lua_yield(L, n); }
 static inline int kvm_luaL_dofile_loadonly(lua_State *L, const char *fn) { return luaL_loadfile(L, fn); }
 static inline const char *kvm_luaL_typename(lua_State *L, int i) { return luaL_typename(L, i); }
 static inline void kvm_luaL_getmetatable(lua_State *L, const char *n) { (void)luaL_getmetatable(L, n); }
+/* lua_gc is variadic in 5.4, which Swift cannot call. */
+static inline int kvm_lua_gc_stop(lua_State *L) { return lua_gc(L, LUA_GCSTOP); }
+static inline int kvm_lua_gc_restart(lua_State *L) { return lua_gc(L, LUA_GCRESTART); }
+static inline int kvm_lua_gc_generational(lua_State *L) { return lua_gc(L, LUA_GCGEN, 0, 0); }
+static inline int kvm_lua_gc_collect(lua_State *L) { return lua_gc(L, LUA_GCCOLLECT); }
+static inline int kvm_lua_gc_count_kb(lua_State *L) { return lua_gc(L, LUA_GCCOUNT); }
+/* LUA_IGMARK (5.4.7+): "-" separates a version suffix from a module name in lua -l. */
+static inline const char *kvm_lua_igmark(void) { return "-"; }
+static inline void **kvm_lua_extraspace(lua_State *L) { return (void **)lua_getextraspace(L); }
+static inline int kvm_lua_isyieldable(lua_State *L) { return lua_isyieldable(L); }
+static inline lua_State *kvm_lua_tothread(lua_State *L, int idx) { return lua_tothread(L, idx); }
+/* C stdio streams: Swift 6 sees glibc's `stdout` as a global var, not concurrency-safe. */
+static inline FILE *kvm_stdout(void) { return stdout; }
+static inline FILE *kvm_stderr(void) { return stderr; }
 static inline const char *kvm_lua_copyright(void) { return LUA_COPYRIGHT; }
 static inline const char *kvm_lua_release(void) { return LUA_RELEASE; }
 static inline const char *kvm_lua_version_string(void) { return LUA_VERSION; }
-static inline const char *kvm_lua_init_var(void) { return LUA_INIT_VAR; }
-static inline const char *kvm_lua_initvarversion(void) { return LUA_INITVARVERSION; }
+/* lua.c's LUA_INIT_VAR and LUA_INITVARVERSION ("LUA_INIT_5_4") */
+static inline const char *kvm_lua_init_var(void) { return "LUA_INIT"; }
+static inline const char *kvm_lua_initvarversion(void) { return "LUA_INIT_" LUA_VERSION_MAJOR "_" LUA_VERSION_MINOR; }
 static inline int kvm_lua_minstack(void) { return LUA_MINSTACK; }
 static inline lua_Integer kvm_lua_maxinteger(void) { return LUA_MAXINTEGER; }
 static inline lua_Integer kvm_lua_mininteger(void) { return LUA_MININTEGER; }

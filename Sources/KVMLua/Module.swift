@@ -1,1 +1,51 @@
-// Placeholder
+import CLua
+import LuaBridge
+
+/// The `kvm` Lua module: a global in every state and the value of `require "kvm"`.
+/// Each area of the API adds its functions in its own file; this file puts them together.
+public enum KVMModule {
+    /// kvmlua's own version (`kvm.version`, `kvmlua --version`).
+    public static let version = "0.1.0"
+
+    /// Creates the `kvm` table in `runtime`, sets the global and `package.loaded.kvm`.
+    public static func install(in runtime: LuaRuntime) throws(LuaRuntimeError) {
+        let L = runtime.L
+        let stack = LuaStack(L)
+        KVMErrors.install(in: runtime)
+        TaskBindings.registerTaskType(in: runtime)
+
+        lua_createtable(L, 0, 16)
+        let kvm = lua_gettop(L)
+        runtime.register(ConcurrencyBindings.functions, inTableAt: kvm)
+
+        runtime.push(function: TaskBindings.usageFunction, documented: false)
+        stack.setRawField(kvm, "_usage")
+
+        stack.push(string: version)
+        stack.setRawField(kvm, "version")
+
+        kvm_luaL_getmetatable(L, KVMErrors.metatableName)
+        stack.setRawField(kvm, "Error")
+
+        JSONBindings.pushModule(in: runtime)
+        stack.setRawField(kvm, "json")
+
+        // Keep the module reachable for the Lua-written parts below and for `require`.
+        lua_pushvalue(L, kvm)
+        runtime.setGlobal("kvm")
+        lua_getfield(L, kvm_lua_registryindex(), LUA_LOADED_TABLE)
+        if lua_type(L, -1) == LUA_TTABLE {
+            lua_pushvalue(L, kvm)
+            stack.setRawField(-2, "kvm")
+        }
+        kvm_lua_pop(L, 2)
+
+        try runtime.runTrusted(ConcurrencyBindings.luaPrelude, chunkName: "=kvm")
+        ConcurrencyBindings.documentLuaFunctions(in: runtime)
+    }
+
+    /// Every documented function of the module, for `help` and the generated reference.
+    public static func documentedFunctions(in runtime: LuaRuntime) -> [LuaFunctionSpec] {
+        runtime.functionSpecs.filter { !$0.documentation.isEmpty }
+    }
+}

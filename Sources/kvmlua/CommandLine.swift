@@ -1,0 +1,163 @@
+/// The command line, read by hand the way lua.c reads it (options only before the script,
+/// the same errors and usage text), plus kvmlua's own long options, which are collected
+/// before anything runs so their order does not matter.
+struct CommandLineOptions {
+    enum Action {
+        /// `-e stat`
+        case execute(String)
+        /// `-l mod` / `-l g=mod`
+        case require(String)
+        /// `-W`
+        case warningsOn
+    }
+
+    /// argv[0] as typed, or "lua"... but kvmlua: the name errors are prefixed with.
+    var programName = "kvmlua"
+    /// -e, -l and -W in command-line order.
+    var actions: [Action] = []
+    var interactive = false  // -i
+    var version = false  // -v (also set by -i)
+    var hasExecute = false  // some -e
+    var ignoreEnvironment = false  // -E
+    /// Index in argv of the script, 0 when there is none.
+    var scriptIndex = 0
+    /// Whether the script is stdin (`-` not preceded by `--`).
+    var scriptIsStdin = false
+    // Long options.
+    var help = false
+    var showVersion = false
+
+    /// The bad argument, when the command line is invalid.
+    var badOption: String?
+
+    /// kvmlua's long options: name, argument placeholder (nil when it takes none), help line.
+    static let longOptions: [(name: String, argument: String?, help: String)] = [
+        ("help", nil, "show this help and exit"),
+        ("version", nil, "show kvmlua's version and exit"),
+    ]
+
+    /// Parses `arguments` (argv including argv[0]).
+    static func parse(_ arguments: [String]) -> CommandLineOptions {
+        var options = CommandLineOptions()
+        if let first = arguments.first, !first.isEmpty { options.programName = first }
+        var i = 1
+        while i < arguments.count {
+            let argument = arguments[i]
+            options.scriptIndex = i
+            let characters = Array(argument.utf8)
+            guard characters.first == UInt8(ascii: "-") else { return options }  // the script
+            if characters.count == 1 {  // "-": stdin is the script
+                options.scriptIsStdin = true
+                return options
+            }
+            switch characters[1] {
+            case UInt8(ascii: "-"):
+                if characters.count == 2 {  // "--": the next argument is the script, whatever it is
+                    options.scriptIndex = i + 1 < arguments.count ? i + 1 : 0
+                    return options
+                }
+                guard options.parseLong(argument, arguments, &i) else { return options }
+            case UInt8(ascii: "E"), UInt8(ascii: "W"), UInt8(ascii: "i"), UInt8(ascii: "v"):
+                guard characters.count == 2 else {
+                    options.badOption = argument
+                    return options
+                }
+                switch characters[1] {
+                case UInt8(ascii: "E"): options.ignoreEnvironment = true
+                case UInt8(ascii: "W"): options.actions.append(.warningsOn)
+                case UInt8(ascii: "i"):
+                    options.interactive = true
+                    options.version = true
+                default: options.version = true
+                }
+            case UInt8(ascii: "e"), UInt8(ascii: "l"):
+                var value = String(decoding: characters[2...], as: UTF8.self)
+                if characters.count == 2 {
+                    i += 1
+                    guard i < arguments.count, !arguments[i].hasPrefix("-") else {
+                        options.badOption = argument
+                        return options
+                    }
+                    value = arguments[i]
+                }
+                if characters[1] == UInt8(ascii: "e") {
+                    options.actions.append(.execute(value))
+                    options.hasExecute = true
+                } else {
+                    options.actions.append(.require(value))
+                }
+            default:
+                options.badOption = argument
+                return options
+            }
+            i += 1
+        }
+        options.scriptIndex = 0
+        return options
+    }
+
+    /// Reads one `--name[=value]` option; false (with `badOption` set) when it is not ours.
+    private mutating func parseLong(_ argument: String, _ arguments: [String], _ i: inout Int) -> Bool {
+        let body = argument.dropFirst(2)
+        let name = body.split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
+        guard let option = Self.longOptions.first(where: { $0.name == name }) else {
+            badOption = argument
+            return false
+        }
+        var value: String?
+        if let equals = body.firstIndex(of: "=") {
+            guard option.argument != nil else {
+                badOption = argument
+                return false
+            }
+            value = String(body[body.index(after: equals)...])
+        } else if option.argument != nil {
+            i += 1
+            guard i < arguments.count else {
+                badOption = argument
+                return false
+            }
+            value = arguments[i]
+        }
+        switch option.name {
+        case "help": help = true
+        case "version": showVersion = true
+        default: _ = value
+        }
+        return true
+    }
+
+    /// lua.c's usage text followed by kvmlua's long options.
+    static func usage(programName: String) -> String {
+        var text = """
+            usage: \(programName) [options] [script [args]]
+            Available options are:
+              -e stat   execute string 'stat'
+              -i        enter interactive mode after executing 'script'
+              -l mod    require library 'mod' into global 'mod'
+              -l g=mod  require library 'mod' into global 'g'
+              -v        show version information
+              -E        ignore environment variables
+              -W        turn warnings on
+              --        stop handling options
+              -         stop handling options and execute stdin
+
+            """
+        let width = longOptions.map { 2 + $0.name.count + ($0.argument.map { $0.count + 1 } ?? 0) }.max() ?? 0
+        for option in longOptions {
+            let left = "--\(option.name)" + (option.argument.map { " \($0)" } ?? "")
+            text += "  " + left + String(repeating: " ", count: max(1, width - left.count + 2)) + option.help + "\n"
+        }
+        return text
+    }
+
+    /// The first line of the error for a bad option.
+    static func badOptionMessage(_ option: String) -> String {
+        let characters = Array(option.utf8)
+        let needsArgument =
+            (characters.count >= 2 && (characters[1] == UInt8(ascii: "e") || characters[1] == UInt8(ascii: "l")))
+            || (characters.count > 2 && characters[1] == UInt8(ascii: "-")
+                && longOptions.contains { "--\($0.name)" == option && $0.argument != nil })
+        return needsArgument ? "'\(option)' needs argument" : "unrecognized option '\(option)'"
+    }
+}
