@@ -107,13 +107,21 @@ struct ContractRows {
             #expect(r.kvmlua.stdout == "", "\(args)")
             expectUsage(r.kvmlua.stderr, prog: "lua", after: ["lua: '\(opt)' needs argument"])
         }
-        // PROG is argv[0] exactly as typed, "lua" when argv[0] is empty.
-        for (argv0, prog) in [("./lua547", "./lua547"), ("/some/where/mylua", "/some/where/mylua"), ("", "lua")] {
+        // PROG is argv[0] exactly as typed.
+        for (argv0, prog) in [("./lua547", "./lua547"), ("/some/where/mylua", "/some/where/mylua")] {
             let r = try await runBoth { try await $0.run(["-e"], argv0: argv0) }
             expectRow((r.kvmlua.usageNormalized, r.reference?.usageNormalized)) { _ in }
             #expect(r.kvmlua.status == .exited(1))
             expectUsage(r.kvmlua.stderr, prog: prog, after: ["\(prog): '-e' needs argument"])
         }
+    }
+
+    @Test("C4 (empty argv[0]) PROG falls back to lua, as lua.c's LUA_PROGNAME (contract §1.2)")
+    func c4EmptyArgv0() async throws {
+        let r = try await runBoth { try await $0.run(["-e"], argv0: "") }
+        expectRow((r.kvmlua.usageNormalized, r.reference?.usageNormalized)) { _ in }
+        #expect(r.kvmlua.status == .exited(1))
+        expectUsage(r.kvmlua.stderr, prog: "lua", after: ["lua: '-e' needs argument"])
     }
 
     @Test("C5 unknown or malformed option: unrecognized option + usage, exit 1, nothing run")
