@@ -1,1 +1,144 @@
-print("nanokvm-sim: not built yet")
+// nanokvm-sim: run the simulated NanoKVM as a standalone HTTP server.
+
+import Foundation
+import NanoKVM
+import NanoKVMSimulator
+
+let usage = """
+    usage: nanokvm-sim [options]
+      --port N              TCP port (default 8080; 0 picks a free one)
+      --host ADDR           address to bind (default 127.0.0.1)
+      --generation G        legacy (application 2.0.9) or current (sipeed main); default current
+      --app-version V       application version to report (picks behaviour between generations)
+      --user NAME           account name (default admin)
+      --password PASS       account password (default admin)
+      --width N --height N  host screen size (default 1280x720)
+      --fps N               initial capture rate, 10..60 (default 30)
+      --layout L            host keyboard layout: us, uk, de, fr (default us)
+      --login-delay-scale X multiply the device's failed-login delays (default 1; 0 = none)
+      --time-scale X        multiply button presses, paste pacing and other device waits (default 1)
+      --heartbeat S         WebSocket read deadline in seconds (default 90; 0 = none)
+      --inspection          enable GET /__sim/state and POST /__sim/fault
+      --no-auth             behave as with `authentication: disable`
+      --power-off           start with the simulated host powered off
+      --verbose             log every request to standard error
+      --help                show this text
+    """
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("nanokvm-sim: \(message)\n".utf8))
+    exit(2)
+}
+
+var configuration = SimulatorConfiguration(port: 8080)
+var arguments = Array(CommandLine.arguments.dropFirst())
+
+@MainActor func value(_ flag: String) -> String {
+    guard !arguments.isEmpty else { fail("\(flag) needs a value (see --help)") }
+    return arguments.removeFirst()
+}
+
+func number(_ flag: String, _ text: String) -> Double {
+    guard let n = Double(text), n.isFinite, n >= 0 else { fail("\(flag): not a non-negative number: \(text)") }
+    return n
+}
+
+func integer(_ flag: String, _ text: String, _ range: ClosedRange<Int>) -> Int {
+    guard let n = Int(text), range.contains(n) else {
+        fail("\(flag): expected an integer in \(range.lowerBound)...\(range.upperBound), got \(text)")
+    }
+    return n
+}
+
+while !arguments.isEmpty {
+    var flag = arguments.removeFirst()
+    if flag.hasPrefix("--"), let equals = flag.firstIndex(of: "=") {
+        arguments.insert(String(flag[flag.index(after: equals)...]), at: 0)
+        flag = String(flag[..<equals])
+    }
+    switch flag {
+    case "--help", "-h":
+        print(usage)
+        exit(0)
+    case "--port": configuration.port = integer(flag, value(flag), 0...65535)
+    case "--host": configuration.host = value(flag)
+    case "--generation":
+        let text = value(flag)
+        guard let generation = SimulatorGeneration(rawValue: text) else { fail("--generation: expected legacy or current, got \(text)") }
+        configuration.generation = generation
+    case "--app-version":
+        let text = value(flag)
+        guard text.range(of: #"^v?\d+(\.\d+){0,2}(-[A-Za-z0-9.]+)?$"#, options: .regularExpression) != nil else {
+            fail("--app-version: not a version: \(text)")
+        }
+        configuration.applicationVersion = text
+    case "--user":
+        configuration.username = value(flag)
+        if configuration.username.isEmpty { fail("--user: empty name") }
+    case "--password": configuration.password = value(flag)
+    case "--width": configuration.width = integer(flag, value(flag), 64...7680)
+    case "--height": configuration.height = integer(flag, value(flag), 32...4320)
+    case "--fps": configuration.fps = integer(flag, value(flag), 10...60)
+    case "--layout":
+        let text = value(flag)
+        guard let layout = KeyboardLayout.named(text) else { fail("--layout: unknown layout \(text) (us, uk, de, fr)") }
+        configuration.hostLayout = layout
+    case "--login-delay-scale", "--delay-scale": configuration.loginDelayScale = number(flag, value(flag))
+    case "--time-scale": configuration.timeScale = number(flag, value(flag))
+    case "--heartbeat":
+        let seconds = number(flag, value(flag))
+        configuration.heartbeatDeadline = seconds == 0 ? nil : .milliseconds(Int64(seconds * 1000))
+    case "--inspection": configuration.inspection = true
+    case "--no-auth": configuration.authenticationDisabled = true
+    case "--power-off": configuration.hostPoweredOn = false
+    case "--verbose": configuration.logRequests = true
+    default:
+        fail("unknown option \(flag) (see --help)")
+    }
+}
+
+let simulator = NanoKVMSimulator(configuration: configuration)
+let startup = DispatchSemaphore(value: 0)
+let startupError = LockedMessage()
+
+final class LockedMessage: @unchecked Sendable {
+    // Written once by the start task before the semaphore is signalled, read after the wait.
+    var text: String?
+}
+
+Task.detached {
+    do {
+        try await simulator.start()
+    } catch {
+        startupError.text = "\(error)"
+    }
+    startup.signal()
+}
+startup.wait()
+if let message = startupError.text {
+    FileHandle.standardError.write(Data("nanokvm-sim: \(message)\n".utf8))
+    exit(1)
+}
+
+FileHandle.standardOutput.write(Data(
+    "nanokvm-sim: \(configuration.generation.rawValue) NanoKVM (application \(configuration.effectiveApplicationVersion)) at \(simulator.baseURL)\n".utf8))
+
+signal(SIGINT, SIG_IGN)
+signal(SIGTERM, SIG_IGN)
+let signalQueue = DispatchQueue(label: "nanokvm-sim.signals")
+var signalSources: [DispatchSourceSignal] = []
+for number in [SIGINT, SIGTERM] {
+    let source = DispatchSource.makeSignalSource(signal: number, queue: signalQueue)
+    source.setEventHandler {
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            await simulator.stop()
+            done.signal()
+        }
+        _ = done.wait(timeout: .now() + 3)
+        exit(0)
+    }
+    source.resume()
+    signalSources.append(source)
+}
+dispatchMain()
