@@ -49,12 +49,13 @@ enum TLSSetup {
     /// Lower-case hex without separators; `usage` unless it is 32 bytes of hex.
     static func normalisedFingerprint(_ text: String) throws(NanoKVMError) -> String {
         var hex = ""
-        for c in text.lowercased() {
+        var body = Substring(text.lowercased())
+        if body.hasPrefix("sha256:") || body.hasPrefix("sha256=") { body = body.dropFirst(7) }
+        for c in body {
             if c == ":" || c == " " || c == "-" { continue }
             guard c.isHexDigit else { throw NanoKVMError(.usage, "certificate fingerprint '\(text)' is not hex") }
             hex.append(c)
         }
-        if hex.hasPrefix("sha256") { hex.removeFirst(6) }
         guard hex.count == 64 else {
             throw NanoKVMError(.usage, "certificate fingerprint must be 32 bytes of SHA-256 in hex (colons allowed), got \(hex.count / 2) bytes")
         }
