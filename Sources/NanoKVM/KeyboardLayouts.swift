@@ -14,7 +14,12 @@ public struct KeyStroke: Sendable, Hashable, CustomStringConvertible {
         self.modifiers = modifiers
     }
 
-    public var description: String { String(format: "usage 0x%02X modifiers 0x%02X", usage, modifiers) }
+    public var description: String { "usage 0x\(Self.hex(usage)) modifiers 0x\(Self.hex(modifiers))" }
+
+    private static func hex(_ byte: UInt8) -> String {
+        let digits = Array("0123456789ABCDEF")
+        return String([digits[Int(byte >> 4)], digits[Int(byte & 15)]])
+    }
 }
 
 /// Modifier bits of byte 0 of a boot-keyboard report.

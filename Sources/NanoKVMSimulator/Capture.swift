@@ -188,9 +188,9 @@ final class CaptureLoop: Sendable {
             return id
         }
         let unsubscribe: @Sendable () -> Void = { [weak self] in
-            self?.viewers.withLock { v in
-                v.continuations.removeValue(forKey: id)?.finish()
-            }
+            // finish() runs onTermination, which calls back here: never finish under the lock.
+            let removed = self?.viewers.withLock { v in v.continuations.removeValue(forKey: id) }
+            removed?.finish()
         }
         continuation.onTermination = { _ in unsubscribe() }
         return (stream, unsubscribe)
