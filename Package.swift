@@ -74,7 +74,16 @@ let package = Package(
         .testTarget(name: "KVMLuaTests", dependencies: ["KVMLua", "LuaBridge"]),
         // Runs the built `kvmlua` binary (pipes and a pseudo-terminal) against the lua CLI contract.
         .testTarget(name: "kvmluaTests", dependencies: ["kvmlua"]),
-        .testTarget(name: "NanoKVMTests", dependencies: ["NanoKVM", "NanoKVMSimulator"]),
+        // NIO and NIOSSL: a scripted loopback device (crafted MJPEG streams, TLS with pinning).
+        .testTarget(
+            name: "NanoKVMTests",
+            dependencies: [
+                "NanoKVM", "NanoKVMSimulator",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
         .testTarget(name: "NanoKVMSimulatorTests", dependencies: ["NanoKVMSimulator"]),
     ],
     swiftLanguageModes: [.v6]
