@@ -1,14 +1,15 @@
-// The simulator's HTTP/1.1 + WebSocket listener on SwiftNIO. Written on NIO directly (rather
-// than a framework router) because the device's observable details decide everything here:
-// a refused WebSocket upgrade must fall through to the normal request path (401 before any
-// upgrade), MJPEG headers may only leave with the first frame, a heartbeat timeout drops the
-// TCP connection without a close frame, and faults must be able to cut a response short.
+// The simulator's HTTP/1.1 + WebSocket listener: SwiftNIO for the sockets, and HTTP/1.1 and
+// RFC 6455 framing written here on raw bytes. The device's observable details decide this:
+// Go's server upgrades a WebSocket on any request of a keep-alive connection (clients with
+// connection pools rely on it), an upgrade refused by authentication is an ordinary 401,
+// MJPEG headers may only leave with the first frame, a heartbeat timeout drops the TCP
+// connection without a close frame, and faults must be able to cut a response short.
 
+import COpenSSL
 import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import NIOWebSocket
 import Synchronization
 
 /// One HTTP request as the handlers see it.
@@ -26,7 +27,7 @@ struct SimRequest: Sendable {
 
     /// The first cookie called `name` (Go's `Request.Cookie`).
     func cookie(_ name: String) -> String? {
-        for line in headers[canonicalForm: "cookie"] {
+        for line in headers["cookie"] {
             for part in line.split(separator: ";") {
                 let pair = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 guard pair.count == 2 else { continue }
@@ -43,6 +44,17 @@ struct SimRequest: Sendable {
     }
 
     var queryItems: [(String, String)] { GoURL.parseQuery(rawQuery) }
+
+    /// Whether the request carries the tokens gorilla/websocket requires for an upgrade.
+    var isWebSocketHandshake: Bool {
+        func hasToken(_ name: String, _ token: String) -> Bool {
+            headers[name].contains { line in
+                line.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces).lowercased() == token }
+            }
+        }
+        return method == "GET" && hasToken("Connection", "upgrade") && hasToken("Upgrade", "websocket")
+            && header("Sec-WebSocket-Version") == "13" && !(header("Sec-WebSocket-Key") ?? "").isEmpty
+    }
 }
 
 /// A complete response, or a streamed one whose head leaves with its first body bytes.
@@ -50,13 +62,14 @@ struct SimResponse: Sendable {
     var status: HTTPResponseStatus
     var headers: [(String, String)]
     var body: [UInt8]
-    /// Streamed body: called with a writer after the handler returns; the head is written
-    /// together with the first `write`.
+    /// Streamed body (chunked): called with a writer; the head is written with the first chunk.
     var stream: (@Sendable (StreamWriter) async throws -> Void)?
     /// Close the connection after this response.
     var closeAfter = false
     /// Fault injection: close the connection instead of answering.
     var dropConnection = false
+    /// Switch the connection to WebSocket (101) and hand it to the handler.
+    var upgradeToWebSocket = false
 
     init(status: HTTPResponseStatus, headers: [(String, String)] = [], body: [UInt8] = []) {
         self.status = status
@@ -71,14 +84,62 @@ struct SimResponse: Sendable {
     }
 }
 
-/// Writes a streamed body. The response head is sent with the first chunk.
+/// Buffered reads over a connection's inbound bytes.
+final class ByteReader {
+    private var iterator: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
+    private var buffer = ByteBuffer()
+
+    init(_ inbound: NIOAsyncChannelInboundStream<ByteBuffer>) {
+        iterator = inbound.makeAsyncIterator()
+    }
+
+    /// Reads more bytes; false at end of stream.
+    private func fill() async throws -> Bool {
+        guard var more = try await iterator.next() else { return false }
+        buffer.writeBuffer(&more)
+        return true
+    }
+
+    /// A CRLF- (or LF-) terminated line without its terminator; nil at a clean end of stream.
+    func readLine(limit: Int) async throws -> String? {
+        while true {
+            if let index = buffer.readableBytesView.firstIndex(of: 0x0A) {
+                let length = index - buffer.readerIndex
+                guard var line = buffer.readBytes(length: length + 1) else { return nil }
+                line.removeLast()
+                if line.last == 0x0D { line.removeLast() }
+                return String(decoding: line, as: UTF8.self)
+            }
+            if buffer.readableBytes > limit { throw HTTPParseError.tooLarge }
+            if try await !fill() {
+                if buffer.readableBytes == 0 { return nil }
+                throw HTTPParseError.truncated
+            }
+        }
+    }
+
+    func readBytes(_ count: Int) async throws -> [UInt8] {
+        while buffer.readableBytes < count {
+            if try await !fill() { throw HTTPParseError.truncated }
+        }
+        return buffer.readBytes(length: count) ?? []
+    }
+}
+
+enum HTTPParseError: Error {
+    case truncated
+    case tooLarge
+    case malformed
+}
+
+/// Writes a streamed (chunked) body. The response head is sent with the first chunk.
 final class StreamWriter: Sendable {
-    private let outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>
-    private let head: HTTPResponseHead
+    private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    private let head: [UInt8]
     private let headWritten = Mutex(false)
     let channel: any Channel
 
-    init(outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>, head: HTTPResponseHead, channel: any Channel) {
+    init(outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, head: [UInt8], channel: any Channel) {
         self.outbound = outbound
         self.head = head
         self.channel = channel
@@ -86,35 +147,130 @@ final class StreamWriter: Sendable {
 
     var hasWrittenHead: Bool { headWritten.withLock { $0 } }
 
+    /// Writes `bytes` as one chunk.
     func write(_ bytes: [UInt8]) async throws {
-        let buffer = ByteBuffer(bytes: bytes)
+        guard !bytes.isEmpty else { return }
         let first = headWritten.withLock { written -> Bool in
             defer { written = true }
             return !written
         }
-        if first {
-            try await outbound.write(contentsOf: [.head(head), .body(.byteBuffer(buffer))])
-        } else {
-            try await outbound.write(.body(.byteBuffer(buffer)))
+        var buffer = ByteBuffer()
+        if first { buffer.writeBytes(head) }
+        buffer.writeString(String(bytes.count, radix: 16) + "\r\n")
+        buffer.writeBytes(bytes)
+        buffer.writeString("\r\n")
+        try await outbound.write(buffer)
+    }
+
+    /// Writes raw bytes inside an open chunk's framing (fault injection: a cut-off part).
+    func writeTruncated(_ bytes: [UInt8], declaredLength: Int) async throws {
+        let first = headWritten.withLock { written -> Bool in
+            defer { written = true }
+            return !written
         }
+        var buffer = ByteBuffer()
+        if first { buffer.writeBytes(head) }
+        buffer.writeString(String(declaredLength, radix: 16) + "\r\n")
+        buffer.writeBytes(bytes)
+        try await outbound.write(buffer)
     }
 }
 
-/// How the listener asks the simulator about requests and WebSocket upgrades.
+/// A WebSocket frame (RFC 6455), unmasked.
+struct WSFrame: Sendable {
+    enum Opcode: UInt8, Sendable {
+        case continuation = 0, text = 1, binary = 2, close = 8, ping = 9, pong = 10
+    }
+
+    var fin: Bool
+    var opcode: Opcode
+    var payload: [UInt8]
+}
+
+/// An upgraded connection: frames in, frames out.
+final class WebSocketConnection: Sendable {
+    let request: SimRequest
+    let channel: any Channel
+    private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    private let reader: UncheckedReader
+    static let maxFrame = 1 << 20
+
+    /// The reader is used by one task at a time (the connection's read loop).
+    final class UncheckedReader: @unchecked Sendable {
+        let reader: ByteReader
+        init(_ reader: ByteReader) { self.reader = reader }
+    }
+
+    init(request: SimRequest, channel: any Channel, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, reader: ByteReader) {
+        self.request = request
+        self.channel = channel
+        self.outbound = outbound
+        self.reader = UncheckedReader(reader)
+    }
+
+    /// The next frame from the client; nil when the connection ended.
+    func readFrame() async throws -> WSFrame? {
+        let reader = self.reader.reader
+        let head: [UInt8]
+        do { head = try await reader.readBytes(2) } catch { return nil }
+        let fin = head[0] & 0x80 != 0
+        guard let opcode = WSFrame.Opcode(rawValue: head[0] & 0x0F) else { throw HTTPParseError.malformed }
+        let masked = head[1] & 0x80 != 0
+        var length = Int(head[1] & 0x7F)
+        if length == 126 {
+            let ext = try await reader.readBytes(2)
+            length = Int(ext[0]) << 8 | Int(ext[1])
+        } else if length == 127 {
+            let ext = try await reader.readBytes(8)
+            var value: UInt64 = 0
+            for byte in ext { value = value << 8 | UInt64(byte) }
+            guard value <= UInt64(Self.maxFrame) else { throw HTTPParseError.tooLarge }
+            length = Int(value)
+        }
+        guard length <= Self.maxFrame else { throw HTTPParseError.tooLarge }
+        // Clients must mask (gorilla closes the connection otherwise).
+        guard masked else { throw HTTPParseError.malformed }
+        let mask = try await reader.readBytes(4)
+        var payload = try await reader.readBytes(length)
+        for i in payload.indices { payload[i] ^= mask[i & 3] }
+        return WSFrame(fin: fin, opcode: opcode, payload: payload)
+    }
+
+    func send(_ opcode: WSFrame.Opcode, _ payload: [UInt8]) async throws {
+        var buffer = ByteBuffer()
+        buffer.writeInteger(0x80 | opcode.rawValue)
+        if payload.count < 126 {
+            buffer.writeInteger(UInt8(payload.count))
+        } else if payload.count <= 0xFFFF {
+            buffer.writeInteger(UInt8(126))
+            buffer.writeInteger(UInt16(payload.count))
+        } else {
+            buffer.writeInteger(UInt8(127))
+            buffer.writeInteger(UInt64(payload.count))
+        }
+        buffer.writeBytes(payload)
+        try await outbound.write(buffer)
+    }
+
+    func sendText(_ text: String) async throws { try await send(.text, Array(text.utf8)) }
+
+    func sendClose(code: UInt16, reason: String) async {
+        var payload = [UInt8(code >> 8), UInt8(code & 0xFF)]
+        payload += Array(reason.utf8)
+        try? await send(.close, payload)
+    }
+
+    /// Drops the TCP connection (no close frame).
+    func drop() async { try? await channel.close() }
+}
+
+/// How the listener hands requests to the simulator.
 protocol SimRequestHandler: Sendable {
     func handle(_ request: SimRequest) async -> SimResponse
-    /// Whether `head` may be upgraded to a WebSocket (all checks the real server makes before
-    /// gorilla's `Upgrade`); a refusal falls through to `handle`, which produces 401/403/400.
-    func shouldUpgrade(_ head: HTTPRequestHead, remoteIP: String) -> Bool
-    func runWebSocket(_ channel: NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, head: HTTPRequestHead, remoteIP: String) async
+    func runWebSocket(_ connection: WebSocketConnection) async
 }
 
 final class SimHTTPServer: Sendable {
-    private enum ChildResult: Sendable {
-        case http(NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>)
-        case websocket(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, HTTPRequestHead)
-    }
-
     private struct State {
         var serverChannel: (any Channel)?
         var children: [ObjectIdentifier: any Channel] = [:]
@@ -125,6 +281,7 @@ final class SimHTTPServer: Sendable {
     private let handler: any SimRequestHandler
     private let state = Mutex(State())
     let maxBodySize = 64 << 20
+    let maxHeaderSize = 1 << 20
 
     init(handler: any SimRequestHandler) {
         self.handler = handler
@@ -132,43 +289,14 @@ final class SimHTTPServer: Sendable {
 
     /// Binds and starts accepting; returns the bound port.
     func start(host: String, port: Int) async throws -> Int {
-        let handler = self.handler
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
         let serverChannel = try await bootstrap.bind(host: host, port: port) { channel in
             channel.eventLoop.makeCompletedFuture {
-                let remoteIP = channel.remoteAddress?.ipAddress ?? ""
-                let upgrader = NIOTypedWebSocketServerUpgrader<ChildResult>(
-                    maxFrameSize: 1 << 20,
-                    shouldUpgrade: { channel, head in
-                        channel.eventLoop.makeSucceededFuture(
-                            handler.shouldUpgrade(head, remoteIP: remoteIP) ? HTTPHeaders() : nil)
-                    },
-                    upgradePipelineHandler: { channel, head in
-                        channel.eventLoop.makeCompletedFuture {
-                            let ws = try NIOAsyncChannel<WebSocketFrame, WebSocketFrame>(
-                                wrappingChannelSynchronously: channel,
-                                configuration: .init(isOutboundHalfClosureEnabled: false))
-                            return ChildResult.websocket(ws, head)
-                        }
-                    }
-                )
-                let upgradeConfiguration = NIOTypedHTTPServerUpgradeConfiguration<ChildResult>(
-                    upgraders: [upgrader],
-                    notUpgradingCompletionHandler: { channel in
-                        channel.eventLoop.makeCompletedFuture {
-                            let http = try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(
-                                wrappingChannelSynchronously: channel,
-                                configuration: .init(isOutboundHalfClosureEnabled: true))
-                            return ChildResult.http(http)
-                        }
-                    }
-                )
-                var configuration = NIOUpgradableHTTPServerPipelineConfiguration(upgradeConfiguration: upgradeConfiguration)
-                configuration.enableResponseHeaderValidation = false
-                return try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
+                    wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
             }
         }
         let boundPort = serverChannel.channel.localAddress?.port ?? port
@@ -177,8 +305,8 @@ final class SimHTTPServer: Sendable {
                 try await serverChannel.executeThenClose { inbound in
                     await withDiscardingTaskGroup { group in
                         do {
-                            for try await negotiation in inbound {
-                                group.addTask { await self?.serve(negotiation) }
+                            for try await connection in inbound {
+                                group.addTask { await self?.serve(connection) }
                             }
                         } catch {
                             // The listening socket closed (stop()).
@@ -210,78 +338,128 @@ final class SimHTTPServer: Sendable {
         await task?.value
     }
 
-    private func register(_ channel: any Channel) -> Bool {
-        state.withLock { s in
+    private func serve(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
+        let channel = connection.channel
+        let registered = state.withLock { s -> Bool in
             if s.stopped { return false }
             s.children[ObjectIdentifier(channel)] = channel
             return true
         }
-    }
-
-    private func unregister(_ channel: any Channel) {
-        _ = state.withLock { $0.children.removeValue(forKey: ObjectIdentifier(channel)) }
-    }
-
-    private func serve(_ negotiation: EventLoopFuture<ChildResult>) async {
-        do {
-            switch try await negotiation.get() {
-            case let .http(channel):
-                guard register(channel.channel) else { try? await channel.channel.close(); return }
-                defer { unregister(channel.channel) }
-                await serveHTTP(channel)
-            case let .websocket(channel, head):
-                guard register(channel.channel) else { try? await channel.channel.close(); return }
-                defer { unregister(channel.channel) }
-                let remoteIP = channel.channel.remoteAddress?.ipAddress ?? ""
-                await handler.runWebSocket(channel, head: head, remoteIP: remoteIP)
-            }
-        } catch {
-            // The client went away during negotiation.
+        guard registered else {
+            try? await channel.close()
+            return
         }
-    }
-
-    private func serveHTTP(_ asyncChannel: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
-        let channel = asyncChannel.channel
+        defer { _ = state.withLock { $0.children.removeValue(forKey: ObjectIdentifier(channel)) } }
         let remoteIP = channel.remoteAddress?.ipAddress ?? ""
         do {
-            try await asyncChannel.executeThenClose { inbound, outbound in
-                var head: HTTPRequestHead?
-                var body: [UInt8] = []
-                var tooLarge = false
-                for try await part in inbound {
-                    switch part {
-                    case let .head(h):
-                        head = h
-                        body = []
-                        tooLarge = false
-                    case var .body(buffer):
-                        if body.count + buffer.readableBytes > maxBodySize {
-                            tooLarge = true
-                        } else if let bytes = buffer.readBytes(length: buffer.readableBytes) {
-                            body.append(contentsOf: bytes)
-                        }
-                    case .end:
-                        guard let requestHead = head else { continue }
-                        head = nil
-                        if tooLarge {
-                            try await writeSimple(outbound, status: .payloadTooLarge, keepAlive: false)
-                            return
-                        }
-                        let request = Self.makeRequest(requestHead, body: body, remoteIP: remoteIP)
-                        let response = await handler.handle(request)
-                        if response.dropConnection { return }
-                        let keepAlive = try await write(response, to: outbound, request: requestHead, channel: channel)
-                        if !keepAlive { return }
+            try await connection.executeThenClose { inbound, outbound in
+                let reader = ByteReader(inbound)
+                while true {
+                    let request: SimRequest
+                    do {
+                        guard let parsed = try await readRequest(reader, outbound: outbound, remoteIP: remoteIP) else { return }
+                        request = parsed
+                    } catch HTTPParseError.tooLarge {
+                        try await outbound.write(ByteBuffer(string: "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n431 Request Header Fields Too Large"))
+                        return
+                    } catch HTTPParseError.malformed {
+                        try await outbound.write(ByteBuffer(string: "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request"))
+                        return
                     }
+                    let response = await handler.handle(request)
+                    if response.dropConnection { return }
+                    if response.upgradeToWebSocket {
+                        let key = request.header("Sec-WebSocket-Key") ?? ""
+                        let accept = Self.webSocketAccept(key)
+                        try await outbound.write(ByteBuffer(string:
+                            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: \(accept)\r\n\r\n"))
+                        let ws = WebSocketConnection(request: request, channel: channel, outbound: outbound, reader: reader)
+                        await handler.runWebSocket(ws)
+                        return
+                    }
+                    let keepAlive = try await write(response, request: request, to: outbound, channel: channel)
+                    if !keepAlive { return }
                 }
             }
         } catch {
             // Connection reset by the peer, or a streamed body ended by the client.
         }
+        try? await channel.close()
     }
 
-    static func makeRequest(_ head: HTTPRequestHead, body: [UInt8], remoteIP: String) -> SimRequest {
-        let uri = head.uri
+    static func webSocketAccept(_ key: String) -> String {
+        let input = Array((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").utf8)
+        var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var size: UInt32 = 0
+        _ = EVP_Digest(input, input.count, &digest, &size, EVP_sha1(), nil)
+        return GoBase64.encode(Array(digest[0..<Int(size)]))
+    }
+
+    private func readRequest(
+        _ reader: ByteReader, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, remoteIP: String
+    ) async throws -> SimRequest? {
+        var requestLine: String?
+        // Go tolerates empty lines before a request line.
+        while requestLine == nil || requestLine == "" {
+            guard let line = try await reader.readLine(limit: maxHeaderSize) else { return nil }
+            requestLine = line
+        }
+        let parts = (requestLine ?? "").split(separator: " ", omittingEmptySubsequences: false)
+        guard parts.count == 3, let version = Self.parseVersion(parts[2]) else { throw HTTPParseError.malformed }
+        var headers = HTTPHeaders()
+        var headerBytes = 0
+        while true {
+            guard let line = try await reader.readLine(limit: maxHeaderSize) else { throw HTTPParseError.truncated }
+            if line.isEmpty { break }
+            headerBytes += line.utf8.count
+            if headerBytes > maxHeaderSize { throw HTTPParseError.tooLarge }
+            guard let colon = line.firstIndex(of: ":") else { throw HTTPParseError.malformed }
+            let name = line[..<colon].trimmingCharacters(in: .whitespaces)
+            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            guard !name.isEmpty else { throw HTTPParseError.malformed }
+            headers.add(name: name, value: value)
+        }
+        var body: [UInt8] = []
+        let chunked = headers["Transfer-Encoding"].contains { $0.lowercased().contains("chunked") }
+        let length = headers.first(name: "Content-Length").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let expectsContinue = headers.first(name: "Expect")?.lowercased() == "100-continue"
+        if expectsContinue, chunked || (length ?? 0) > 0 {
+            try await outbound.write(ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n"))
+        }
+        if chunked {
+            while true {
+                guard let sizeLine = try await reader.readLine(limit: 4096) else { throw HTTPParseError.truncated }
+                let sizeText = sizeLine.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+                guard let size = Int(sizeText, radix: 16), size >= 0 else { throw HTTPParseError.malformed }
+                if size == 0 {
+                    while let trailer = try await reader.readLine(limit: maxHeaderSize), !trailer.isEmpty {}
+                    break
+                }
+                guard body.count + size <= maxBodySize else { throw HTTPParseError.tooLarge }
+                body += try await reader.readBytes(size)
+                _ = try await reader.readLine(limit: 16)
+            }
+        } else if let length {
+            guard length >= 0, length <= maxBodySize else { throw HTTPParseError.tooLarge }
+            body = try await reader.readBytes(length)
+        } else if headers.first(name: "Content-Length") != nil {
+            throw HTTPParseError.malformed
+        }
+        return Self.makeRequest(
+            method: String(parts[0]), uri: String(parts[1]), version: version, headers: headers, body: body, remoteIP: remoteIP)
+    }
+
+    private static func parseVersion(_ text: Substring) -> HTTPVersion? {
+        switch text {
+        case "HTTP/1.1": return .http1_1
+        case "HTTP/1.0": return .http1_0
+        default: return nil
+        }
+    }
+
+    static func makeRequest(
+        method: String, uri: String, version: HTTPVersion, headers: HTTPHeaders, body: [UInt8], remoteIP: String
+    ) -> SimRequest {
         let pathPart: Substring
         let query: String
         if let mark = uri.firstIndex(of: "?") {
@@ -293,12 +471,10 @@ final class SimHTTPServer: Sendable {
         }
         // Go decodes %XX in the path (but not '+').
         var decoded = String(pathPart)
-        if decoded.contains("%"), let bytes = Self.percentDecode(String(pathPart)) {
+        if decoded.contains("%"), let bytes = Self.percentDecode(decoded) {
             decoded = String(decoding: bytes, as: UTF8.self)
         }
-        return SimRequest(
-            method: head.method.rawValue, path: decoded, rawQuery: query, headers: head.headers, body: body,
-            remoteIP: remoteIP, version: head.version)
+        return SimRequest(method: method, path: decoded, rawQuery: query, headers: headers, body: body, remoteIP: remoteIP, version: version)
     }
 
     private static func percentDecode(_ text: String) -> [UInt8]? {
@@ -320,45 +496,61 @@ final class SimHTTPServer: Sendable {
         return out
     }
 
-    private func writeSimple(
-        _ outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>, status: HTTPResponseStatus, keepAlive: Bool
-    ) async throws {
-        var headers = HTTPHeaders()
-        headers.add(name: "Content-Length", value: "0")
-        if !keepAlive { headers.add(name: "Connection", value: "close") }
-        try await outbound.write(contentsOf: [.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers)), .end(nil)])
+    static func keepAlive(_ request: SimRequest) -> Bool {
+        let connection = request.headers["Connection"].joined(separator: ",").lowercased()
+        if request.version == .http1_0 { return connection.contains("keep-alive") }
+        return !connection.contains("close")
+    }
+
+    private func headText(_ response: SimResponse, extra: [(String, String)], version: HTTPVersion) -> [UInt8] {
+        let reason = response.status.reasonPhrase
+        var text = "HTTP/\(version.major).\(version.minor) \(response.status.code) \(reason)\r\n"
+        // Go's net/http writes header fields sorted by name.
+        let fields = (response.headers + extra).enumerated().sorted { a, b in
+            let (x, y) = (a.element.0.lowercased(), b.element.0.lowercased())
+            return x == y ? a.offset < b.offset : x < y
+        }
+        for (_, (name, value)) in fields { text += "\(name): \(value)\r\n" }
+        text += "\r\n"
+        return Array(text.utf8)
     }
 
     /// Writes `response`; returns whether the connection stays open for another request.
     private func write(
-        _ response: SimResponse, to outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>,
-        request: HTTPRequestHead, channel: any Channel
+        _ response: SimResponse, request: SimRequest, to outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, channel: any Channel
     ) async throws -> Bool {
-        var headers = HTTPHeaders()
-        for (name, value) in response.headers { headers.add(name: name, value: value) }
-        if headers.first(name: "Date") == nil { headers.add(name: "Date", value: GoTime.httpDate()) }
-        let keepAlive = request.isKeepAlive && !response.closeAfter
+        var extra: [(String, String)] = []
+        let hasDate = response.headers.contains { $0.0.lowercased() == "date" }
+        if !hasDate { extra.append(("Date", GoTime.httpDate())) }
+        var keepAlive = Self.keepAlive(request) && !response.closeAfter
         if let stream = response.stream {
-            let head = HTTPResponseHead(version: request.version, status: response.status, headers: headers)
-            let writer = StreamWriter(outbound: outbound, head: head, channel: channel)
+            if request.version == .http1_0 {
+                // No chunked encoding for HTTP/1.0: the body ends with the connection.
+                keepAlive = false
+            }
+            extra.append(("Transfer-Encoding", "chunked"))
+            let writer = StreamWriter(
+                outbound: outbound, head: headText(response, extra: extra, version: request.version), channel: channel)
             do {
                 try await stream(writer)
             } catch {
-                // The streamed body ended abnormally (client gone, fault): close without a clean end.
+                // Ended abnormally (client gone, fault): close without the terminating chunk.
                 return false
             }
-            if !writer.hasWrittenHead { try await outbound.write(.head(head)) }
-            try await outbound.write(.end(nil))
+            if !writer.hasWrittenHead {
+                try await outbound.write(ByteBuffer(bytes: headText(response, extra: extra, version: request.version)))
+            }
+            try await outbound.write(ByteBuffer(string: "0\r\n\r\n"))
             return keepAlive
         }
-        if headers.first(name: "Content-Length") == nil, response.status.mayHaveResponseBody {
-            headers.add(name: "Content-Length", value: String(response.body.count))
+        let noBody = response.status == .noContent || response.status == .notModified || (100..<200).contains(response.status.code)
+        if !noBody, !response.headers.contains(where: { $0.0.lowercased() == "content-length" }) {
+            extra.append(("Content-Length", String(response.body.count)))
         }
-        if !keepAlive, request.version == .http1_1 { headers.replaceOrAdd(name: "Connection", value: "close") }
-        var parts: [HTTPServerResponsePart] = [.head(HTTPResponseHead(version: request.version, status: response.status, headers: headers))]
-        if !response.body.isEmpty { parts.append(.body(.byteBuffer(ByteBuffer(bytes: response.body)))) }
-        parts.append(.end(nil))
-        try await outbound.write(contentsOf: parts)
+        if !keepAlive { extra.append(("Connection", "close")) }
+        var buffer = ByteBuffer(bytes: headText(response, extra: extra, version: request.version))
+        if request.method != "HEAD" { buffer.writeBytes(response.body) }
+        try await outbound.write(buffer)
         return keepAlive
     }
 }

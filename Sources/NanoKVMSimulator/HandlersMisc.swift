@@ -443,16 +443,27 @@ extension Device {
         return await mcpConfig(c)
     }
 
-    /// WebSocket routes reached without a proper upgrade (or with a refused one): gorilla's
-    /// answers after authentication.
+    /// WebSocket routes after authentication: gorilla's handshake checks (400), main's Origin
+    /// check (403), then the upgrade. Only `/api/ws` and the terminal are simulated; the
+    /// H.264 sockets refuse with 400.
     func webSocketFallback(_ c: RouteContext) async -> SimResponse {
-        if profile.multiUser, !Self.originAllowed(c.request.headers["Origin"].first, host: c.request.header("Host"), forwardedProto: c.request.header("X-Forwarded-Proto")) {
-            var response = Self.plain(.forbidden, "Forbidden\n", contentType: "text/plain; charset=utf-8")
-            response.headers += [("Sec-Websocket-Version", "13"), ("X-Content-Type-Options", "nosniff")]
+        var headers: [(String, String)] = [("Sec-Websocket-Version", "13"), ("X-Content-Type-Options", "nosniff")]
+        let simulated = c.request.path == "/api/ws" || c.request.path == "/api/vm/terminal"
+        guard c.request.isWebSocketHandshake, simulated else {
+            var response = Self.plain(.badRequest, "Bad Request\n", contentType: "text/plain; charset=utf-8")
+            response.headers += headers
             return response
         }
-        var response = Self.plain(.badRequest, "Bad Request\n", contentType: "text/plain; charset=utf-8")
-        response.headers += [("Sec-Websocket-Version", "13"), ("X-Content-Type-Options", "nosniff")]
+        if profile.multiUser,
+            !Self.originAllowed(c.request.header("Origin"), host: c.request.header("Host"), forwardedProto: c.request.header("X-Forwarded-Proto"))
+        {
+            headers.removeFirst()
+            var response = Self.plain(.forbidden, "Forbidden\n", contentType: "text/plain; charset=utf-8")
+            response.headers += headers
+            return response
+        }
+        var response = SimResponse(status: .switchingProtocols)
+        response.upgradeToWebSocket = true
         return response
     }
 }

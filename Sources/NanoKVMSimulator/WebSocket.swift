@@ -6,7 +6,6 @@
 import Foundation
 import NIOCore
 import NIOHTTP1
-import NIOWebSocket
 import NanoKVM
 import Synchronization
 
@@ -154,177 +153,130 @@ extension Device {
         return originHost.lowercased() == hostName.lowercased() && originPort == hostPort
     }
 
-    func webSocketRequest(_ head: HTTPRequestHead, remoteIP: String) -> SimRequest {
-        SimHTTPServer.makeRequest(head, body: [], remoteIP: remoteIP)
-    }
+    // MARK: SimRequestHandler (upgraded connections)
 
-    // MARK: SimRequestHandler (upgrade side)
-
-    func shouldUpgrade(_ head: HTTPRequestHead, remoteIP: String) -> Bool {
-        let request = webSocketRequest(head, remoteIP: remoteIP)
-        guard request.method == "GET", let (route, _) = findRoute(method: "GET", path: request.path), route.webSocket else {
-            return false
-        }
-        // Only /api/ws and the terminal are simulated; H.264 sockets answer 400.
-        guard request.path == "/api/ws" || request.path == "/api/vm/terminal" else { return false }
-        guard let principal = authenticate(request) else { return false }
-        if route.auth == .admin, profile.multiUser, principal.role != .admin { return false }
-        if profile.multiUser, !Self.originAllowed(head.headers.first(name: "Origin"), host: head.headers.first(name: "Host"),
-            forwardedProto: head.headers.first(name: "X-Forwarded-Proto"))
-        {
-            return false
-        }
-        return true
-    }
-
-    func runWebSocket(_ channel: NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, head: HTTPRequestHead, remoteIP: String) async {
-        let request = webSocketRequest(head, remoteIP: remoteIP)
+    func runWebSocket(_ connection: WebSocketConnection) async {
+        let request = connection.request
         if request.path == "/api/vm/terminal" {
-            try? await channel.executeThenClose { _, outbound in
-                let text = "nanokvm-sim: the web terminal is not simulated\r\n"
-                try await outbound.write(WebSocketFrame(fin: true, opcode: .binary, data: ByteBuffer(string: text)))
-                var close = ByteBuffer()
-                close.writeInteger(UInt16(1000))
-                try await outbound.write(WebSocketFrame(fin: true, opcode: .connectionClose, data: close))
-            }
+            try? await connection.send(.binary, Array("nanokvm-sim: the web terminal is not simulated\r\n".utf8))
+            await connection.sendClose(code: 1000, reason: "")
             return
         }
         let session = WebSocketSession()
         let (id, commands) = events.register()
         defer { events.unregister(id) }
-        let underlying = channel.channel
         do {
-            try await channel.executeThenClose { inbound, outbound in
-                // §8.5 / §12.18: events on connect.
-                if profile.atLeast("2.4.2"), let capture = events.captureSnapshot() {
-                    try await outbound.write(Self.textFrame(capture))
-                }
-                if profile.atLeast("2.5.0") {
-                    try await outbound.write(Self.textFrame(events.h264Snapshot()))
-                    let stamp = events.ledTimestamp.withLock { $0 }
-                    try await outbound.write(Self.textFrame(EventHub.ledMessage(host.input, at: stamp)))
-                }
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask {
-                        for try await frame in inbound {
-                            if try await self.handleFrame(frame, session: session, outbound: outbound, channel: underlying) { break }
-                        }
+            // §8.5 / §12.18: events on connect.
+            if profile.atLeast("2.4.2"), let capture = events.captureSnapshot() {
+                try await connection.sendText(capture)
+            }
+            if profile.atLeast("2.5.0") {
+                try await connection.sendText(events.h264Snapshot())
+                let stamp = events.ledTimestamp.withLock { $0 }
+                try await connection.sendText(EventHub.ledMessage(host.input, at: stamp))
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    while let frame = try await connection.readFrame() {
+                        if try await self.handleFrame(frame, session: session, connection: connection) { break }
                     }
-                    group.addTask {
-                        for await command in commands {
-                            switch command {
-                            case let .text(text):
-                                try? await outbound.write(Self.textFrame(text))
-                            case .drop:
-                                try? await underlying.close()
+                }
+                group.addTask {
+                    for await command in commands {
+                        switch command {
+                        case let .text(text):
+                            try? await connection.sendText(text)
+                        case .drop:
+                            await connection.drop()
+                            return
+                        case .checkSession:
+                            if !self.sessionStillValid(request) {
+                                await connection.sendClose(code: 4401, reason: "session expired or revoked")
+                                await connection.drop()
                                 return
-                            case .checkSession:
-                                if !self.sessionStillValid(request) {
-                                    await Self.closeRevoked(outbound, underlying)
-                                    return
-                                }
                             }
                         }
                     }
-                    if profile.webSocketDeadline, let deadline = configuration.heartbeatDeadline {
-                        group.addTask {
-                            while !Task.isCancelled {
-                                let last = session.state.withLock { $0.lastData }
-                                let expiry = last + deadline
-                                if ContinuousClock.now >= expiry {
-                                    // No close frame: the real server just drops the TCP connection.
-                                    try? await underlying.close()
-                                    return
-                                }
-                                try await Task.sleep(until: expiry, clock: .continuous)
-                            }
-                        }
-                    }
-                    if profile.multiUser, !configuration.authenticationDisabled {
-                        group.addTask {
-                            while !Task.isCancelled {
-                                try await Task.sleep(for: .milliseconds(500))
-                                if !self.sessionStillValid(request) {
-                                    await Self.closeRevoked(outbound, underlying)
-                                    return
-                                }
-                            }
-                        }
-                    }
-                    // The first task to finish (reader ended, drop, deadline, revocation) ends the connection.
-                    _ = try await group.next()
-                    group.cancelAll()
                 }
+                if profile.webSocketDeadline, let deadline = configuration.heartbeatDeadline {
+                    group.addTask {
+                        while !Task.isCancelled {
+                            let expiry = session.state.withLock { $0.lastData } + deadline
+                            if ContinuousClock.now >= expiry {
+                                // No close frame: the real server just drops the TCP connection.
+                                await connection.drop()
+                                return
+                            }
+                            try await Task.sleep(until: expiry, clock: .continuous)
+                        }
+                    }
+                }
+                if profile.multiUser, !configuration.authenticationDisabled {
+                    group.addTask {
+                        while !Task.isCancelled {
+                            try await Task.sleep(for: .milliseconds(500))
+                            if !self.sessionStillValid(request) {
+                                await connection.sendClose(code: 4401, reason: "session expired or revoked")
+                                await connection.drop()
+                                return
+                            }
+                        }
+                    }
+                }
+                // The first task to finish (reader ended, drop, deadline, revocation) ends the connection.
+                _ = try await group.next()
+                group.cancelAll()
             }
         } catch {
-            // Connection reset or closed under us.
+            // Connection reset, malformed frame, or closed under us.
         }
-        try? await underlying.close()
+        await connection.drop()
         if profile.releaseOnClose { releaseHeld(session) }
     }
 
-    private static func textFrame(_ text: String) -> WebSocketFrame {
-        WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(string: text))
-    }
-
-    private static func closeRevoked(_ outbound: NIOAsyncChannelOutboundWriter<WebSocketFrame>, _ channel: any Channel) async {
-        var data = ByteBuffer()
-        data.writeInteger(UInt16(4401))
-        data.writeString("session expired or revoked")
-        try? await outbound.write(WebSocketFrame(fin: true, opcode: .connectionClose, data: data))
-        try? await channel.close()
-    }
-
     /// Returns true when the connection should end (close frame handled).
-    private func handleFrame(
-        _ frame: WebSocketFrame, session: WebSocketSession, outbound: NIOAsyncChannelOutboundWriter<WebSocketFrame>,
-        channel: any Channel
-    ) async throws -> Bool {
-        var data = frame.unmaskedData
-        let bytes = data.readBytes(length: data.readableBytes) ?? []
+    private func handleFrame(_ frame: WSFrame, session: WebSocketSession, connection: WebSocketConnection) async throws -> Bool {
         switch frame.opcode {
         case .ping:
-            try await outbound.write(WebSocketFrame(fin: true, opcode: .pong, data: ByteBuffer(bytes: bytes)))
+            try await connection.send(.pong, frame.payload)
             return false
         case .pong:
             return false
-        case .connectionClose:
-            let reply = bytes.count >= 2 ? Array(bytes[0..<2]) : []
-            try? await outbound.write(WebSocketFrame(fin: true, opcode: .connectionClose, data: ByteBuffer(bytes: reply)))
+        case .close:
+            let reply = frame.payload.count >= 2 ? Array(frame.payload[0..<2]) : []
+            try? await connection.send(.close, reply)
             return true
         case .text, .binary:
             if frame.fin {
-                await handleMessage(bytes, isText: frame.opcode == .text, session: session, channel: channel)
+                await handleMessage(frame.payload, isText: frame.opcode == .text, session: session)
             } else {
-                session.state.withLock { $0.fragments = bytes; $0.fragmentIsText = frame.opcode == .text }
+                session.state.withLock { $0.fragments = frame.payload; $0.fragmentIsText = frame.opcode == .text }
             }
             return false
         case .continuation:
             let complete = session.state.withLock { s -> ([UInt8], Bool)? in
-                s.fragments += bytes
+                s.fragments += frame.payload
                 guard frame.fin else { return nil }
                 defer { s.fragments = [] }
                 return (s.fragments, s.fragmentIsText)
             }
-            if let (message, isText) = complete { await handleMessage(message, isText: isText, session: session, channel: channel) }
-            return false
-        default:
+            if let (message, isText) = complete { await handleMessage(message, isText: isText, session: session) }
             return false
         }
     }
 
-    private func handleMessage(_ bytes: [UInt8], isText: Bool, session: WebSocketSession, channel: any Channel) async {
+    private func handleMessage(_ bytes: [UInt8], isText: Bool, session: WebSocketSession) async {
         // Every data message renews the read deadline, whatever it contains.
         session.state.withLock { $0.lastData = .now }
         guard !bytes.isEmpty else { return }
         if profile.binaryWebSocket {
             switch bytes[0] {
             case 0x01 where bytes.count == 9:
-                deliver(.keyboard, Array(bytes[1...]), session: session, channel: channel)
+                deliver(.keyboard, Array(bytes[1...]), session: session)
             case 0x02 where bytes.count == 5:
-                deliver(.relativeMouse, Array(bytes[1...]), session: session, channel: channel)
+                deliver(.relativeMouse, Array(bytes[1...]), session: session)
             case 0x02 where bytes.count == 7:
-                deliver(.absoluteMouse, Array(bytes[1...]), session: session, channel: channel)
+                deliver(.absoluteMouse, Array(bytes[1...]), session: session)
             default:
                 break  // heartbeat, unknown type or wrong length: ignored, never answered
             }
@@ -348,12 +300,12 @@ extension Device {
                 for field in numbers[2...5] { modifiers |= UInt8(truncatingIfNeeded: field) }
             }
             let report: [UInt8] = usage == 0 ? [0, 0, 0, 0, 0, 0, 0, 0] : [modifiers, 0, usage, 0, 0, 0, 0, 0]
-            deliver(.keyboard, report, session: session, channel: channel)
+            deliver(.keyboard, report, session: session)
         case 2 where numbers.count >= 5:
             let (event, button, x, y) = (numbers[1], numbers[2], numbers[3], numbers[4])
             switch event {
             case 0:
-                deliver(.relativeMouse, [0, 0, 0, 0], session: session, channel: channel)
+                deliver(.relativeMouse, [0, 0, 0, 0], session: session)
             case 1:
                 let bit: UInt8?
                 if profile.legacyModifierFlags {
@@ -361,17 +313,17 @@ extension Device {
                 } else {
                     bit = [1, 2, 4].contains(button) ? UInt8(button) : nil
                 }
-                if let bit { deliver(.relativeMouse, [bit, 0, 0, 0], session: session, channel: channel) }
+                if let bit { deliver(.relativeMouse, [bit, 0, 0, 0], session: session) }
             case 2:
                 let ux = UInt16(truncatingIfNeeded: x)
                 let uy = UInt16(truncatingIfNeeded: y)
-                deliver(.absoluteMouse, [0, UInt8(ux & 0xFF), UInt8(ux >> 8), UInt8(uy & 0xFF), UInt8(uy >> 8), 0], session: session, channel: channel)
+                deliver(.absoluteMouse, [0, UInt8(ux & 0xFF), UInt8(ux >> 8), UInt8(uy & 0xFF), UInt8(uy >> 8), 0], session: session)
             case 3:
                 deliver(.relativeMouse, [UInt8(truncatingIfNeeded: button), UInt8(truncatingIfNeeded: x), UInt8(truncatingIfNeeded: y), 0],
-                    session: session, channel: channel)
+                    session: session)
             case 4:
                 let wheel: Int8 = profile.atLeast("2.3.1") ? (y < 0 ? -1 : 1) : (y > 0 ? -1 : 1)
-                deliver(.relativeMouse, [0, 0, 0, UInt8(bitPattern: wheel)], session: session, channel: channel)
+                deliver(.relativeMouse, [0, 0, 0, UInt8(bitPattern: wheel)], session: session)
             default:
                 break
             }
@@ -380,7 +332,7 @@ extension Device {
         }
     }
 
-    private func deliver(_ kind: SimulatorReport.Kind, _ report: [UInt8], session: WebSocketSession, channel: any Channel) {
+    private func deliver(_ kind: SimulatorReport.Kind, _ report: [UInt8], session: WebSocketSession) {
         host.receive(kind, report, source: .webSocket)
         session.state.withLock { s in
             switch kind {
@@ -406,10 +358,12 @@ extension Device {
     /// 2.4.1+: release what this connection still held when it closed.
     private func releaseHeld(_ session: WebSocketSession) {
         let (keyboard, buttons, lastMouse) = session.state.withLock { ($0.heldKeyboard, $0.heldButtons, $0.lastMouse) }
-        if keyboard || !profile.atLeast("2.5.0") && profile.releaseOnClose && keyboard {
+        // 2.5.0+ releases only what is held; 2.4.1–2.4.3 send the release reports regardless.
+        let always = !profile.atLeast("2.5.0")
+        if keyboard || always {
             host.receive(.keyboard, [0, 0, 0, 0, 0, 0, 0, 0], source: .release)
         }
-        if buttons, let lastMouse {
+        if buttons || always, let lastMouse {
             var report = lastMouse.bytes
             report[0] = 0
             if lastMouse.kind == .absoluteMouse { report[5] = 0 } else { report[1] = 0; report[2] = 0; report[3] = 0 }
