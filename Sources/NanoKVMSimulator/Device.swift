@@ -176,6 +176,8 @@ final class Device: Sendable {
             case .malformedJSON:
                 return SimResponse(status: .ok, headers: [Self.jsonContentType], body: Array(#"{"code":0,"msg":"success","data":"#.utf8))
             case .dropConnection: return .drop()
+            case .notAnEnvelope:
+                return SimResponse(status: .ok, headers: [Self.jsonContentType], body: Array(#"{"hello":1}"#.utf8))
             case let .delay(seconds, _):
                 try? await Task.sleep(for: .milliseconds(max(seconds, 0) * 1000))
             default: break
@@ -257,6 +259,16 @@ final class Device: Sendable {
 extension Device: SimRequestHandler {
     func handle(_ request: SimRequest) async -> SimResponse {
         let response = await process(request)
+        if !request.path.hasPrefix("/__sim/") {
+            let record = SimulatorRequestRecord(
+                method: request.method, path: request.path, hadCookie: request.cookie("nano-kvm-token") != nil,
+                origin: request.header("Origin"), status: response.dropConnection ? 0 : Int(response.status.code))
+            state.withLock { s in
+                if s.requestLog.count >= 10_000 { s.requestLog.removeFirst(5_000) }
+                s.requestLog.append(record)
+                if response.upgradeToWebSocket { s.lastWebSocketOrigin = request.header("Origin") }
+            }
+        }
         if configuration.logRequests {
             FileHandle.standardError.write(Data("\(request.method) \(request.path) -> \(response.status.code)\n".utf8))
         }

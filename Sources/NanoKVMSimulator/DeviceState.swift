@@ -85,6 +85,12 @@ struct DeviceState: Sendable {
     // Keyboard LEDs as last reported by the host.
     var ledsUpdatedAt: Date?
 
+    // Counters and the request log (inspection).
+    var loginCount = 0
+    var failedLoginCount = 0
+    var requestLog: [SimulatorRequestRecord] = []
+    var lastWebSocketOrigin: String?
+
     // Fault injection.
     var faults: [SimulatorFault] = []
     var webSocketDropAfterReports: Int?
@@ -121,14 +127,21 @@ public enum SimulatorFault: Sendable, Equatable {
     case dropWebSockets
     /// Close each `/api/ws` connection after it has received `reports` more reports.
     case dropWebSocketsAfter(reports: Int)
+    /// The next matching request gets a 200 whose body is JSON but not an envelope (`{"hello":1}`).
+    case notAnEnvelope(path: String? = nil)
     /// The next MJPEG part is cut off in the middle and the stream ends.
     case truncateNextMJPEGPart
+    /// The next MJPEG part declares its full Content-Length but only about half of the bytes
+    /// follow; the stream goes on with the next part.
+    case truncateMJPEGPartAndContinue
+    /// The next MJPEG part carries bytes that are not a JPEG (its Content-Length is right).
+    case garbleNextMJPEGPart
     /// Every token becomes invalid (a simulated service restart).
     case expireTokens
 
     var path: String? {
         switch self {
-        case let .http500(path), let .malformedJSON(path), let .dropConnection(path): return path
+        case let .http500(path), let .malformedJSON(path), let .dropConnection(path), let .notAnEnvelope(path): return path
         case let .delay(_, path): return path
         default: return nil
         }
@@ -136,8 +149,20 @@ public enum SimulatorFault: Sendable, Equatable {
 
     var isRequestFault: Bool {
         switch self {
-        case .http500, .malformedJSON, .delay, .dropConnection: return true
+        case .http500, .malformedJSON, .delay, .dropConnection, .notAnEnvelope: return true
         default: return false
         }
     }
+}
+
+/// One request as the simulated device saw it.
+public struct SimulatorRequestRecord: Sendable, Equatable {
+    public var method: String
+    public var path: String
+    /// A `nano-kvm-token` cookie was sent.
+    public var hadCookie: Bool
+    /// The `Origin` header, if any.
+    public var origin: String?
+    /// The HTTP status answered (101 for WebSocket upgrades; 0 when the connection was dropped).
+    public var status: Int
 }

@@ -44,6 +44,7 @@ extension Device {
     }
 
     private func loginFailed(_ ip: String) async -> SimResponse {
+        state.withLock { $0.failedLoginCount += 1 }
         if profile.loginDelays { await loginDelay(seconds: 2) }
         recordFailure(ip)
         return fail(-2, "invalid username or password")
@@ -80,10 +81,16 @@ extension Device {
             return Array(user.password.utf8) == password
         }
         guard accepted else {
-            if profile.oldLoginCodes { return fail(-4, "invalid username or password") }
+            if profile.oldLoginCodes {
+                state.withLock { $0.failedLoginCount += 1 }
+                return fail(-4, "invalid username or password")
+            }
             return await loginFailed(ip)
         }
-        _ = state.withLock { $0.loginAttempts.removeValue(forKey: ip) }
+        state.withLock { s in
+            s.loginAttempts.removeValue(forKey: ip)
+            s.loginCount += 1
+        }
         guard let token = issueToken(for: username) else {
             return profile.oldLoginCodes ? fail(-5, "generate token failed") : fail(-3, "generate token failed")
         }

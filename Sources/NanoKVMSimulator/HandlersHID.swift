@@ -217,8 +217,21 @@ extension Device {
                 part += frame.jpeg
                 part += Array("\r\n".utf8)
                 if self.takeFault(.truncateNextMJPEGPart) {
-                    try await writer.write(Array(part[0..<(part.count / 2)]))
+                    try await writer.writeTruncated(Array(part[0..<(part.count / 2)]), declaredLength: part.count)
                     throw CancellationError()
+                }
+                if self.takeFault(.truncateMJPEGPartAndContinue) {
+                    // The part's headers promise the whole JPEG, about half of it follows.
+                    let cut = part.count - frame.jpeg.count / 2 - 2
+                    try await writer.write(Array(part[0..<max(cut, 1)]) + Array("\r\n".utf8))
+                    continue
+                }
+                if self.takeFault(.garbleNextMJPEGPart) {
+                    let garbage = [UInt8](repeating: 0x5A, count: frame.jpeg.count)
+                    var garbled = Array(part[0..<(part.count - frame.jpeg.count - 2)])
+                    garbled += garbage + Array("\r\n".utf8)
+                    try await writer.write(garbled)
+                    continue
                 }
                 try await writer.write(part)
             }

@@ -29,6 +29,14 @@ extension Device {
                 ]
             }
             return Self.json(.ok, ["count": .integer(Int64(reports.count)), "reports": .array(items)])
+        case ("GET", "/__sim/requests"):
+            let log = state.withLock { $0.requestLog }
+            return Self.json(.ok, .array(log.map { r in
+                [
+                    "method": .string(r.method), "path": .string(r.path), "hadCookie": .bool(r.hadCookie),
+                    "origin": r.origin.map { .string($0) } ?? .null, "status": .integer(Int64(r.status)),
+                ]
+            }))
         case ("POST", "/__sim/reset-reports"):
             host.clearReports()
             return Self.json(.ok, ["ok": true])
@@ -52,6 +60,9 @@ extension Device {
             case "dropWebSockets": fault = .dropWebSockets
             case "dropWebSocketsAfter": fault = .dropWebSocketsAfter(reports: body["reports"]?.intValue ?? 1)
             case "truncateMJPEG": fault = .truncateNextMJPEGPart
+            case "truncateMJPEGAndContinue": fault = .truncateMJPEGPartAndContinue
+            case "garbleMJPEG": fault = .garbleNextMJPEGPart
+            case "notAnEnvelope": fault = .notAnEnvelope(path: path)
             case "expireTokens": fault = .expireTokens
             default: return Self.json(.badRequest, ["error": .string("unknown fault \(name)")])
             }

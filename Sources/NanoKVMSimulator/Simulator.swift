@@ -35,6 +35,11 @@ public struct SimulatorState: Sendable {
     public var webSocketConnections: Int
     public var mjpegViewers: Int
     public var jigglerEnabled: Bool
+    /// Successful and failed logins since start.
+    public var loginCount: Int
+    public var failedLoginCount: Int
+    /// The Origin header of the last accepted `/api/ws` upgrade (nil when none was sent).
+    public var lastWebSocketOrigin: String?
 
     /// The JSON of `GET /__sim/state` (reports are listed by `GET /__sim/reports`).
     public var json: JSONValue {
@@ -68,6 +73,8 @@ public struct SimulatorState: Sendable {
                 "resolution": .integer(Int64(resolution)), "viewers": .integer(Int64(mjpegViewers)),
             ]),
             ("webSocketConnections", .integer(Int64(webSocketConnections))), ("jiggler", .bool(jigglerEnabled)),
+            ("loginCount", .integer(Int64(loginCount))), ("failedLoginCount", .integer(Int64(failedLoginCount))),
+            ("lastWebSocketOrigin", lastWebSocketOrigin.map { .string($0) } ?? .null),
         ]
         return .object(members)
     }
@@ -131,6 +138,8 @@ public final class NanoKVMSimulator: Sendable {
     public var reports: [SimulatorReport] { device.host.reports }
     public var input: SimulatorInputState { device.host.input }
     public func clearReports() { device.host.clearReports() }
+    /// Every request the device answered (inspection endpoints excluded), oldest first.
+    public var requestLog: [SimulatorRequestRecord] { device.state.withLock { $0.requestLog } }
 
     // MARK: Control
 
@@ -182,7 +191,8 @@ extension Device {
                 reportCount: reportCount, mountedImage: s.mountedFile, cdrom: s.cdromFlag == 1, images: s.images.keys.sorted(),
                 virtualNetwork: s.networkDevice, virtualDisk: s.diskDevice, hidMode: s.hidMode, hostname: s.hostname,
                 frameDetect: settings.frameDetect, fps: settings.fps, quality: settings.quality, resolution: settings.resolution,
-                webSocketConnections: events.connectionCount, mjpegViewers: capture.viewerCount, jigglerEnabled: s.jigglerEnabled)
+                webSocketConnections: events.connectionCount, mjpegViewers: capture.viewerCount, jigglerEnabled: s.jigglerEnabled,
+                loginCount: s.loginCount, failedLoginCount: s.failedLoginCount, lastWebSocketOrigin: s.lastWebSocketOrigin)
         }
     }
 
