@@ -59,8 +59,8 @@ public final class NanoKVMClient: Sendable {
         var address = options.address
         var redirects = 0
         while true {
-            let tls = try await TLSSetup.configuration(for: options.trust, address: address, timeout: options.timeout)
-            let transport = HTTPTransport(address: address, tlsConfiguration: tls)
+            let tls = try TLSSetup.settings(for: options.trust, address: address)
+            let transport = HTTPTransport(address: address, tls: tls)
             do {
                 return try await connect(options, transport: transport)
             } catch let redirect as RedirectToHTTPS {

@@ -46,7 +46,9 @@ struct HTTPResult: Sendable {
 /// AsyncHTTPClient's deinit check); TLS settings travel with each request, which also keys its
 /// connection pool, so devices with different trust settings never share a connection.
 enum SharedHTTPClient {
-    static let client: HTTPClient = {
+    static let client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration())
+
+    static func configuration() -> HTTPClient.Configuration {
         var configuration = HTTPClient.Configuration()
         // Redirects are reported, not followed: the only ones the device sends are the HTTP→HTTPS
         // switch (handled at connect time) and trailing-slash fixes (we use the right paths).
@@ -57,8 +59,8 @@ enum SharedHTTPClient {
         // Fail at once on "connection refused" instead of retrying until the deadline.
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.connectionPool.idleTimeout = .seconds(30)
-        return HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
-    }()
+        return configuration
+    }
 }
 
 extension Duration {
@@ -87,14 +89,16 @@ public enum MonotonicClock {
 /// Sends requests to one device.
 struct HTTPTransport: Sendable {
     let address: DeviceAddress
-    let tlsConfiguration: TLSConfiguration?
+    let tls: TLSSettings
+
+    var httpClient: HTTPClient { tls.pinnedSHA256.map(PinnedHTTPClients.client(for:)) ?? SharedHTTPClient.client }
 
     var device: String { address.baseURL }
 
     func makeRequest(_ spec: HTTPRequestSpec, cookie: String?) throws(NanoKVMError) -> HTTPClientRequest {
         var request = HTTPClientRequest(url: address.baseURL + spec.path)
         request.method = spec.method
-        request.tlsConfiguration = tlsConfiguration
+        request.tlsConfiguration = tls.configuration
         request.headers.add(name: "Accept", value: "application/json, */*")
         request.headers.add(name: "User-Agent", value: "kvmlua")
         if let cookie { request.headers.add(name: "Cookie", value: "nano-kvm-token=\(cookie)") }
@@ -123,7 +127,7 @@ struct HTTPTransport: Sendable {
         let request = try makeRequest(spec, cookie: cookie)
         do {
             try Task.checkCancellation()
-            let response = try await SharedHTTPClient.client.execute(request, deadline: .now() + spec.timeout.timeAmount)
+            let response = try await httpClient.execute(request, deadline: .now() + spec.timeout.timeAmount)
             var collected = try await response.body.collect(upTo: spec.responseLimit)
             let bytes = collected.readBytes(length: collected.readableBytes) ?? []
             return HTTPResult(status: Int(response.status.code), headers: response.headers, body: bytes)
@@ -142,7 +146,7 @@ struct HTTPTransport: Sendable {
         let request = try makeRequest(spec, cookie: cookie)
         do {
             try Task.checkCancellation()
-            return try await SharedHTTPClient.client.execute(request, deadline: deadline)
+            return try await httpClient.execute(request, deadline: deadline)
         } catch {
             throw TransportErrors.map(error, method: spec.method.rawValue, path: spec.path, device: device, timeout: spec.timeout)
         }

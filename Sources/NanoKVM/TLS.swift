@@ -1,19 +1,30 @@
-// TLS trust for HTTPS devices: system roots, insecure, a custom CA file, or a SHA-256 pin.
-// Pinning: fetch the server's leaf certificate once over a NIOSSL connection whose custom
-// verification callback records it, compare its fingerprint, then trust exactly that
-// certificate (as the only root, without host name check) for HTTP and WebSocket alike.
+// TLS trust for HTTPS devices: system roots, insecure, a custom CA file, or a SHA-256 pin of
+// the device's certificate, checked on every connection (HTTP and WebSocket).
 
+import AsyncHTTPClient
 import COpenSSL
 import NIOCore
 import NIOPosix
 import NIOSSL
 import Synchronization
 
+/// What a device's TLS trust comes down to.
+struct TLSSettings: Sendable {
+    /// The configuration for every TLS connection (nil: plain HTTP).
+    var configuration: TLSConfiguration?
+    /// With a pin, verification is replaced by comparing the leaf's SHA-256 on every
+    /// connection (lower-case hex).
+    var pinnedSHA256: String?
+
+    static let plain = TLSSettings(configuration: nil, pinnedSHA256: nil)
+}
+
 enum TLSSetup {
-    /// The TLS configuration for `address` under `trust`; nil for plain HTTP.
-    static func configuration(for trust: TLSTrust, address: DeviceAddress, timeout: Duration) async throws(NanoKVMError) -> TLSConfiguration? {
-        guard address.scheme == .https else { return nil }
+    /// The TLS settings for `address` under `trust`.
+    static func settings(for trust: TLSTrust, address: DeviceAddress) throws(NanoKVMError) -> TLSSettings {
+        guard address.scheme == .https else { return .plain }
         var configuration = TLSConfiguration.makeClientConfiguration()
+        var pin: String?
         switch trust {
         case .system:
             break
@@ -31,19 +42,15 @@ enum TLSSetup {
             }
             configuration.trustRoots = .certificates(certificates)
         case .pinnedSHA256(let text):
-            let pin = try normalisedFingerprint(text)
-            let leaf = try await fetchLeafCertificate(address: address, timeout: timeout)
-            let actual = try fingerprint(of: leaf)
-            guard actual == pin else {
-                throw NanoKVMError(
-                    .transport,
-                    "certificate fingerprint mismatch: the device presents \(formatFingerprint(actual)), expected \(formatFingerprint(pin))",
-                    device: address.baseURL)
-            }
-            configuration.trustRoots = .certificates([leaf])
-            configuration.certificateVerification = .noHostnameVerification
+            // The device's certificate is self-signed with CA:FALSE and no keyCertSign, which
+            // BoringSSL will not take as a trust root. So chain verification is off and every
+            // connection is checked against the pin instead (PinnedHTTPClients for HTTP, the
+            // verification callback for the WebSocket). Its names are not checked: the device
+            // issues it for whatever address it had when it was made.
+            pin = try normalisedFingerprint(text)
+            configuration.certificateVerification = .none
         }
-        return configuration
+        return TLSSettings(configuration: configuration, pinnedSHA256: pin)
     }
 
     /// Lower-case hex without separators; `usage` unless it is 32 bytes of hex.
@@ -97,93 +104,45 @@ enum TLSSetup {
         return out
     }
 
-    /// Connects once and returns the leaf certificate the server presents (not verified here).
-    static func fetchLeafCertificate(address: DeviceAddress, timeout: Duration) async throws(NanoKVMError) -> NIOSSLCertificate {
-        var configuration = TLSConfiguration.makeClientConfiguration()
-        // The custom callback below replaces verification; it only records the chain.
-        configuration.certificateVerification = .noHostnameVerification
-        let context: NIOSSLContext
-        do {
-            context = try NIOSSLContext(configuration: configuration)
-        } catch {
-            throw NanoKVMError(.transport, "cannot set up TLS: \(error)", device: address.baseURL)
+}
+
+extension TLSSetup {
+    /// Throws `transport` unless `certificate` has the pinned SHA-256.
+    static func checkPin(_ certificate: NIOSSLCertificate?, _ pin: String) throws(NanoKVMError) {
+        guard let certificate else { throw NanoKVMError(.transport, "the device presented no certificate") }
+        let actual = try fingerprint(of: certificate)
+        guard actual == pin else {
+            throw NanoKVMError(
+                .transport,
+                "certificate fingerprint mismatch: the device presents \(formatFingerprint(actual)), expected \(formatFingerprint(pin))")
         }
-        let recorder = LeafRecorder()
-        let serverName = address.host.isIPAddress ? nil : address.host
-        do {
-            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .connectTimeout(timeout.timeAmount)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        let handler = try NIOSSLClientHandler(
-                            context: context, serverHostname: serverName,
-                            customVerificationCallback: { certificates, promise in
-                                // Recording the chain is all we came for; the channel closes next.
-                                recorder.record(certificates.first)
-                                promise.succeed(.certificateVerified)
-                                recorder.completeHandshake()
-                            })
-                        try channel.pipeline.syncOperations.addHandler(handler)
-                        try channel.pipeline.syncOperations.addHandler(HandshakeWatcher(promise: recorder.handshake(on: channel.eventLoop)))
-                    }
+    }
+}
+
+/// One AsyncHTTPClient per pinned fingerprint, each checking its pin on every new connection
+/// (after the handshake, before any request goes out). Like the shared client they live for
+/// the whole process; there is one per distinct pin in use.
+enum PinnedHTTPClients {
+    private static let clients = Mutex<[String: HTTPClient]>([:])
+
+    static func client(for pin: String) -> HTTPClient {
+        clients.withLock { cache in
+            if let existing = cache[pin] { return existing }
+            var configuration = SharedHTTPClient.configuration()
+            // AsyncHTTPClient's only per-connection hook; it runs after the TLS handshake and
+            // a failure refuses the connection, so no request is ever sent to a wrong peer.
+            configuration.http1_1ConnectionDebugInitializer = { channel in
+                channel.nioSSL_peerCertificate().flatMapThrowing { certificate in
+                    try TLSSetup.checkPin(certificate, pin)
+                }.flatMapErrorThrowing { error in
+                    channel.close(promise: nil)
+                    throw error
                 }
-                .connect(host: address.host, port: address.port).get()
-            defer { channel.close(promise: nil) }
-            try await recorder.waitForHandshake(timeout: timeout)
-        } catch {
-            throw TransportErrors.map(error, method: nil, path: nil, device: address.baseURL, timeout: timeout)
+            }
+            let client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
+            cache[pin] = client
+            return client
         }
-        guard let leaf = recorder.leaf else {
-            throw NanoKVMError(.transport, "the device presented no certificate", device: address.baseURL)
-        }
-        return leaf
-    }
-}
-
-/// Thread-safe holder for what the TLS callbacks see.
-private final class LeafRecorder: Sendable {
-    private struct State {
-        var recorded: NIOSSLCertificate?
-        var handshakePromise: EventLoopPromise<Void>?
-    }
-    private let state = Mutex(State())
-
-    func record(_ certificate: NIOSSLCertificate?) { state.withLock { $0.recorded = certificate } }
-    var leaf: NIOSSLCertificate? { state.withLock { $0.recorded } }
-
-    func completeHandshake() { state.withLock { $0.handshakePromise }?.succeed(()) }
-
-    func handshake(on loop: any EventLoop) -> EventLoopPromise<Void> {
-        let promise = loop.makePromise(of: Void.self)
-        state.withLock { $0.handshakePromise = promise }
-        return promise
-    }
-
-    func waitForHandshake(timeout: Duration) async throws {
-        guard let promise = state.withLock({ $0.handshakePromise }) else { return }
-        let loop = promise.futureResult.eventLoop
-        let scheduled = loop.scheduleTask(in: timeout.timeAmount) {
-            promise.fail(NanoKVMError(.timeout, "TLS handshake timed out"))
-        }
-        defer { scheduled.cancel() }
-        try await promise.futureResult.get()
-    }
-}
-
-/// Fails the promise when the connection fails before the certificate was seen.
-private final class HandshakeWatcher: ChannelInboundHandler, Sendable {
-    typealias InboundIn = NIOAny
-    let promise: EventLoopPromise<Void>
-    init(promise: EventLoopPromise<Void>) { self.promise = promise }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        promise.fail(error)
-        context.close(promise: nil)
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        promise.fail(NanoKVMError(.transport, "the device closed the connection during the TLS handshake"))
-        context.fireChannelInactive()
     }
 }
 

@@ -426,7 +426,12 @@ extension NanoKVMClient {
         let device = self.device
         let sslContext: NIOSSLContext?
         do {
-            sslContext = try transport.tlsConfiguration.map { try NIOSSLContext(configuration: $0) }
+            sslContext = try transport.tls.configuration.map { configuration in
+                var configuration = configuration
+                // NIOSSL only calls the custom callback (our pin check) when verification is on.
+                if transport.tls.pinnedSHA256 != nil { configuration.certificateVerification = .noHostnameVerification }
+                return try NIOSSLContext(configuration: configuration)
+            }
         } catch {
             throw TransportErrors.map(error, method: "GET", path: path, device: device, timeout: nil)
         }
@@ -439,6 +444,7 @@ extension NanoKVMClient {
         let (events, continuation) = AsyncStream.makeStream(of: HIDSessionEvent.self, bufferingPolicy: .bufferingNewest(options.bufferedEvents))
         let connection = WebSocketConnectionState(continuation: continuation)
         let serverName = address.host.isIPAddress ? nil : address.host
+        let pin = transport.tls.pinnedSHA256
 
         let upgradeTimeout = timeout
         do {
@@ -448,7 +454,22 @@ extension NanoKVMClient {
                 .connect(host: address.host, port: address.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         if let sslContext {
-                            let tls = try NIOSSLClientHandler(context: sslContext, serverHostname: serverName)
+                            let tls: NIOSSLClientHandler
+                            if let pin {
+                                // The pin replaces chain verification, checked in the handshake.
+                                tls = try NIOSSLClientHandler(
+                                    context: sslContext, serverHostname: serverName,
+                                    customVerificationCallback: { certificates, promise in
+                                        do {
+                                            try TLSSetup.checkPin(certificates.first, pin)
+                                            promise.succeed(.certificateVerified)
+                                        } catch {
+                                            promise.succeed(.failed)
+                                        }
+                                    })
+                            } else {
+                                tls = try NIOSSLClientHandler(context: sslContext, serverHostname: serverName)
+                            }
                             try channel.pipeline.syncOperations.addHandler(tls)
                         }
                         let upgrader = NIOTypedWebSocketClientUpgrader<UpgradeOutcome>(

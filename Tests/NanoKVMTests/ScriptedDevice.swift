@@ -26,7 +26,7 @@ final class ScriptedDevice: Sendable {
 
     private init(channel: any Channel) { self.channel = channel }
 
-    static func start(tls: TLSConfiguration? = nil, responder: @escaping Responder) async throws -> ScriptedDevice {
+    static func start(tls: TLSConfiguration? = nil, port: Int = 0, responder: @escaping Responder) async throws -> ScriptedDevice {
         let context = try tls.map { try NIOSSLContext(configuration: $0) }
         let box = Mutex<ScriptedDevice?>(nil)
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -40,7 +40,7 @@ final class ScriptedDevice: Sendable {
                         OneShotHTTPHandler(responder: responder, record: { request in box.withLock { $0 }?.log.withLock { $0.append(request) } }))
                 }
             }
-            .bind(host: "127.0.0.1", port: 0).get()
+            .bind(host: "127.0.0.1", port: port).get()
         let device = ScriptedDevice(channel: channel)
         box.withLock { $0 = device }
         return device
@@ -134,6 +134,29 @@ struct TestCertificate {
         // "sha256 Fingerprint=AB:CD:…"
         let fingerprint = output.split(separator: "=", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? ""
         return TestCertificate(directory: directory, fingerprint: fingerprint)
+    }
+
+    /// A CA and a leaf for 127.0.0.1 signed by it (the leaf replaces cert.pem/key.pem);
+    /// returns the CA certificate's path.
+    func makeCASignedLeaf() throws -> String {
+        let ca = directory.appendingPathComponent("ca.pem").path
+        let caKey = directory.appendingPathComponent("ca-key.pem").path
+        let csr = directory.appendingPathComponent("leaf.csr").path
+        let extensions = directory.appendingPathComponent("leaf.ext")
+        try "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n".write(to: extensions, atomically: true, encoding: .utf8)
+        _ = try runOpenSSL(
+            [
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", caKey, "-out", ca,
+                "-days", "2", "-subj", "/CN=kvmlua test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+                "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            ], input: [])
+        _ = try runOpenSSL(
+            ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", keyPath, "-out", csr, "-subj", "/CN=127.0.0.1"],
+            input: [])
+        _ = try runOpenSSL(
+            ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", caKey, "-CAcreateserial", "-out", certificatePath, "-days", "2", "-extfile", extensions.path],
+            input: [])
+        return ca
     }
 
     func serverConfiguration() throws -> TLSConfiguration {
