@@ -11,8 +11,9 @@ struct CommandLineOptions {
         case warningsOn
     }
 
-    /// argv[0] as typed, or "lua"... but kvmlua: the name errors are prefixed with.
-    var programName = "kvmlua"
+    /// argv[0] as typed: the name errors are prefixed with. When argv[0] is empty, "lua",
+    /// as lua.c's LUA_PROGNAME (contract §1.2), so messages stay identical to lua's.
+    var programName = "lua"
     /// -e, -l and -W in command-line order.
     var actions: [Action] = []
     var interactive = false  // -i

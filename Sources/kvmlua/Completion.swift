@@ -43,7 +43,10 @@ enum Completion {
         var kinds: [String: LuaType] = [:]
         collectKeys(of: -1, on: L, into: &names, kinds: &kinds, depth: 0)
         if separatorIndex == nil { for keyword in keywords { names.insert(keyword) } }
-        var result = names.filter { $0.hasPrefix(partial) && isIdentifier($0) }
+        // Names starting with "_" are internal unless asked for (luaprompt's hidden prefix).
+        var result = names.filter {
+            $0.hasPrefix(partial) && isIdentifier($0) && (!$0.hasPrefix("_") || partial.hasPrefix("_"))
+        }
         if isMethod { result = result.filter { kinds[$0] == .function } }
         let sorted = result.sorted()
         if sorted.count == 1, let only = sorted.first {
