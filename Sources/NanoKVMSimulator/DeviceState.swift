@@ -82,9 +82,6 @@ struct DeviceState: Sendable {
     var mcpEnabled = false
     var mcpKey = ""
 
-    // Keyboard LEDs as last reported by the host.
-    var ledsUpdatedAt: Date?
-
     // Counters and the request log (inspection).
     var loginCount = 0
     var failedLoginCount = 0

@@ -73,7 +73,7 @@ extension Device {
 
     func keyboardLEDs(_ c: RouteContext) async -> SimResponse {
         let input = host.input
-        let updated = state.withLock { $0.ledsUpdatedAt }
+        let updated = events.ledTimestamp.withLock { $0 }
         return ok([
             "numLock": .bool(input.numLock), "capsLock": .bool(input.capsLock), "scrollLock": .bool(input.scrollLock),
             "known": .bool(input.ledsKnown), "updatedAt": .string(input.ledsKnown ? updated.map(GoTime.rfc3339Nano) ?? "" : ""),
