@@ -41,6 +41,7 @@ final class REPL {
     let interpreter: Interpreter
     let history: History
     let colour: Bool
+    let backgroundOutput = BackgroundOutput()
     var runtime: LuaRuntime { interpreter.runtime }
     var L: OpaquePointer { interpreter.L }
 
@@ -118,12 +119,20 @@ final class REPL {
         let idle = LuaIdleInput(
             fd: 0,
             onReadable: { rl_callback_read_char() },
-            beforeTasks: { if ReadlineBridge.handlerInstalled { rl_clear_visible_line() } },
-            afterTasks: {
-                if ReadlineBridge.handlerInstalled {
-                    fflush(kvm_stdout())
-                    rl_forced_update_display()
-                }
+            beforeTasks: { [backgroundOutput] in
+                if ReadlineBridge.handlerInstalled { backgroundOutput.startCapture() }
+            },
+            afterTasks: { [backgroundOutput] in
+                // Output of tasks that ran while the prompt was shown goes above the prompt,
+                // which is then drawn again with what was typed so far.
+                guard backgroundOutput.isCapturing else { return }
+                let (out, err) = backgroundOutput.stopCapture()
+                guard !out.isEmpty || !err.isEmpty, ReadlineBridge.handlerInstalled else { return }
+                rl_clear_visible_line()
+                fflush(kvm_stdout())
+                BackgroundOutput.write(out, to: 1)
+                BackgroundOutput.write(err, to: 2)
+                rl_forced_update_display()
             })
         scheduler.run(until: { ReadlineBridge.pendingLine != nil }, idle: idle)
         scheduler.interruptHandler = nil
@@ -232,6 +241,82 @@ final class REPL {
             let message = LuaStack(L).string(at: -1) ?? "(error object is not a string)"
             kvm_lua_pop(L, 1)
             interpreter.message("error calling 'print' (\(message))")
+        }
+    }
+}
+
+/// Captures what tasks write to stdout/stderr while the prompt is shown (fd 1 and 2 point
+/// to temporary files meanwhile), so the REPL can put it above the prompt and redraw only
+/// when there was output.
+final class BackgroundOutput {
+    private let files: (out: Int32, err: Int32)
+    private var saved: (out: Int32, err: Int32)?
+
+    init() {
+        files = (Self.temporaryFile(), Self.temporaryFile())
+    }
+
+    deinit {
+        if files.out >= 0 { close(files.out) }
+        if files.err >= 0 { close(files.err) }
+    }
+
+    private static func temporaryFile() -> Int32 {
+        guard let file = tmpfile() else { return -1 }
+        return dup(fileno(file))  // the FILE itself stays open; the descriptor is what we use
+    }
+
+    var isCapturing: Bool { saved != nil }
+
+    func startCapture() {
+        guard saved == nil, files.out >= 0, files.err >= 0 else { return }
+        fflush(kvm_stdout())
+        fflush(kvm_stderr())
+        let out = dup(1)
+        let err = dup(2)
+        guard out >= 0, err >= 0 else { return }
+        saved = (out, err)
+        _ = dup2(files.out, 1)
+        _ = dup2(files.err, 2)
+    }
+
+    /// Restores stdout/stderr and returns what was written meanwhile.
+    func stopCapture() -> (out: [UInt8], err: [UInt8]) {
+        guard let saved else { return ([], []) }
+        fflush(kvm_stdout())
+        fflush(kvm_stderr())
+        _ = dup2(saved.out, 1)
+        _ = dup2(saved.err, 2)
+        close(saved.out)
+        close(saved.err)
+        self.saved = nil
+        return (Self.takeContents(files.out), Self.takeContents(files.err))
+    }
+
+    private static func takeContents(_ fd: Int32) -> [UInt8] {
+        var data: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 16384)
+        _ = lseek(fd, 0, SEEK_SET)
+        while true {
+            let count = read(fd, &buffer, buffer.count)
+            if count < 0, errno == EINTR { continue }
+            if count <= 0 { break }
+            data += buffer[0..<count]
+        }
+        _ = ftruncate(fd, 0)
+        _ = lseek(fd, 0, SEEK_SET)
+        return data
+    }
+
+    static func write(_ bytes: [UInt8], to fd: Int32) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBufferPointer { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            offset += written
         }
     }
 }
