@@ -22,6 +22,8 @@ let usage = """
       --no-auth             behave as with `authentication: disable`
       --power-off           start with the simulated host powered off
       --verbose             log every request to standard error
+      --obfuscate PASS      print PASS obfuscated like the web UI (URL-encoded) and exit
+      --deobfuscate FIELD   print what the device decodes from a password field and exit
       --help                show this text
     """
 
@@ -92,6 +94,13 @@ while !arguments.isEmpty {
     case "--no-auth": configuration.authenticationDisabled = true
     case "--power-off": configuration.hostPoweredOn = false
     case "--verbose": configuration.logRequests = true
+    case "--obfuscate":
+        print(NanoKVMSimulator.obfuscate(value(flag)))
+        exit(0)
+    case "--deobfuscate":
+        guard let plain = NanoKVMSimulator.deobfuscate(value(flag)) else { fail("--deobfuscate: the device would reject this field") }
+        print(plain)
+        exit(0)
     default:
         fail("unknown option \(flag) (see --help)")
     }
