@@ -142,15 +142,16 @@ final class Device: Sendable {
     /// Sleeps for device work (GPIO presses, paste pacing…), scaled by `timeScale`.
     func deviceDelay(milliseconds: Double) async {
         let scaled = milliseconds * configuration.timeScale
-        guard scaled > 0 else { return }
-        try? await Task.sleep(for: .milliseconds(scaled))
+        guard scaled > 0, scaled.isFinite else { return }
+        // A client may ask for any press duration; cap the wait at a day instead of trapping.
+        try? await Task.sleep(for: .milliseconds(min(scaled, 86_400_000)))
     }
 
     /// Sleeps for a deliberate login delay, scaled by `loginDelayScale`.
     func loginDelay(seconds: Double) async {
         let scaled = seconds * configuration.loginDelayScale
-        guard scaled > 0 else { return }
-        try? await Task.sleep(for: .milliseconds(scaled * 1000))
+        guard scaled > 0, scaled.isFinite else { return }
+        try? await Task.sleep(for: .milliseconds(min(scaled, 3600) * 1000))
     }
 
     // MARK: Pipeline
@@ -179,7 +180,7 @@ final class Device: Sendable {
             case .notAnEnvelope:
                 return SimResponse(status: .ok, headers: [Self.jsonContentType], body: Array(#"{"hello":1}"#.utf8))
             case let .delay(seconds, _):
-                try? await Task.sleep(for: .milliseconds(max(seconds, 0) * 1000))
+                if seconds.isFinite, seconds > 0 { try? await Task.sleep(for: .milliseconds(min(seconds, 3600) * 1000)) }
             default: break
             }
         }

@@ -110,6 +110,29 @@ public final class NanoKVMSimulator: Sendable {
         }
     }
 
+    /// For callers outside Swift concurrency (the Lua thread): starts in the background and
+    /// calls `completion` with the bound port, on an arbitrary thread. Returns at once.
+    public func startInBackground(_ completion: @escaping @Sendable (Result<Int, SimulatorError>) -> Void) {
+        Task.detached {
+            do {
+                try await self.start()
+                completion(.success(self.port))
+            } catch let error as SimulatorError {
+                completion(.failure(error))
+            } catch {
+                completion(.failure(SimulatorError(description: "\(error)")))
+            }
+        }
+    }
+
+    /// Stops in the background (see `startInBackground`); `completion` runs when done.
+    public func stopInBackground(_ completion: @escaping @Sendable () -> Void = {}) {
+        Task.detached {
+            await self.stop()
+            completion()
+        }
+    }
+
     /// Closes the listener and every open connection and stops the capture loop.
     public func stop() async {
         device.capture.stop()

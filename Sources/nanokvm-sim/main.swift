@@ -41,7 +41,7 @@ var arguments = Array(CommandLine.arguments.dropFirst())
 }
 
 func number(_ flag: String, _ text: String) -> Double {
-    guard let n = Double(text), n.isFinite, n >= 0 else { fail("\(flag): not a non-negative number: \(text)") }
+    guard let n = Double(text), n.isFinite, n >= 0, n <= 1_000_000 else { fail("\(flag): not a number in 0...1000000: \(text)") }
     return n
 }
 

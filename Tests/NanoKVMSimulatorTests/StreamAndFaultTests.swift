@@ -142,6 +142,48 @@ private func readPart(_ conn: TestConnection, pending: inout [UInt8]) async thro
     }
 }
 
+@Suite struct LifecycleTests {
+    @Test func mjpegEndsCleanlyWhenTheSessionIsRevoked() async throws {
+        try await withSimulator { sim in
+            let token = try await sim.login()
+            try await withConnection(sim.port) { conn in
+                try await conn.send("GET /api/stream/mjpeg HTTP/1.1\r\nHost: x\r\nCookie: nano-kvm-token=\(token)\r\n\r\n")
+                _ = try await conn.readHead()
+                _ = try #require(try await conn.readChunk())
+                sim.revokeSessions(of: "admin")
+                // The chunked body terminates (main cuts streams of revoked sessions).
+                while try await conn.readChunk() != nil {}
+            }
+        }
+    }
+
+    @Test func jigglerMovesAfterInactivity() async throws {
+        try await withSimulator { sim in
+            let token = try await sim.login()
+            #expect(try await sim.post("/api/vm/mouse-jiggler/", #"{"enabled":true,"mode":"absolute"}"#, token: token).json?["code"] == 0)
+            #expect(try await sim.get("/api/vm/mouse-jiggler", token: token).text == #"{"code":0,"msg":"success","data":{"enabled":true,"mode":"absolute"}}"#)
+            try await eventually("jiggler reports", timeout: 3) { sim.reports.filter { $0.source == .jiggler }.count >= 2 }
+            #expect(sim.reports.first { $0.source == .jiggler }?.bytes == [0, 0x00, 0x3F, 0x00, 0x3F, 0])
+            _ = try await sim.post("/api/vm/mouse-jiggler/", #"{"enabled":false}"#, token: token)
+        }
+    }
+
+    @Test func startInBackgroundFromAPlainThread() async throws {
+        let sim = NanoKVMSimulator(configuration: .fast(.legacy))
+        let port = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int, any Error>) in
+            let thread = Thread {
+                sim.startInBackground { result in continuation.resume(with: result.mapError { $0 as any Error }) }
+            }
+            thread.start()
+        }
+        #expect(port == sim.port && port > 0)
+        #expect(try await sim.get("/api/storage/images", token: nil).status == 401)
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            sim.stopInBackground { continuation.resume() }
+        }
+    }
+}
+
 @Suite struct FaultAndInspectionTests {
     @Test func requestFaults() async throws {
         try await withSimulator { sim in
