@@ -62,6 +62,8 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "nanokvm-sim", dependencies: ["NanoKVMSimulator"]),
+        // MJPEG parser throughput next to memchr (release build; see the file's header).
+        .executableTarget(name: "MJPEGBenchmark", dependencies: ["NanoKVM"], path: "Benchmarks/MJPEGBenchmark"),
 
         // Swift <-> Lua values, functions, userdata, errors and the coroutine scheduler.
         .target(name: "LuaBridge", dependencies: ["CLua", "CLuaRuntime"]),
