@@ -2,7 +2,7 @@
 // encodes it with libturbojpeg, and runs the one capture loop that all MJPEG viewers share
 // (started by the first viewer, stopped after the last, ticking at the configured fps).
 
-import CTurboJPEG
+internal import CTurboJPEG
 import Foundation
 import Synchronization
 

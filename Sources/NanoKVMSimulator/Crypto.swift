@@ -3,7 +3,7 @@
 // without checks), including the inputs that make the Go server panic (HTTP 500). Also the
 // simulator's own encryptor and HMAC-SHA256 for its JWTs. All through libcrypto.
 
-import COpenSSL
+internal import COpenSSL
 
 enum DeviceCrypto {
     static let passphrase = Array("nanokvm-sipeed-2024".utf8)

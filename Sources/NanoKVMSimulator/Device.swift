@@ -3,8 +3,8 @@
 // authentication (401), role (403), then the endpoint handler.
 
 import Foundation
-import NIOCore
-import NIOHTTP1
+internal import NIOCore
+internal import NIOHTTP1
 import NanoKVM
 import Synchronization
 

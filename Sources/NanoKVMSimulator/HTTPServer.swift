@@ -5,11 +5,11 @@
 // MJPEG headers may only leave with the first frame, a heartbeat timeout drops the TCP
 // connection without a close frame, and faults must be able to cut a response short.
 
-import COpenSSL
+internal import COpenSSL
 import Foundation
-import NIOCore
-import NIOHTTP1
-import NIOPosix
+internal import NIOCore
+internal import NIOHTTP1
+internal import NIOPosix
 import Synchronization
 
 /// One HTTP request as the handlers see it.

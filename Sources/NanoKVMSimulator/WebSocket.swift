@@ -4,8 +4,8 @@
 // and main's session revocation (close code 4401).
 
 import Foundation
-import NIOCore
-import NIOHTTP1
+internal import NIOCore
+internal import NIOHTTP1
 import NanoKVM
 import Synchronization
 

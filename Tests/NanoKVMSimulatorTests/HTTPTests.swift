@@ -252,6 +252,38 @@ import Testing
     }
 }
 
+@Suite struct VersionSwitchTests {
+    @Test func intermediateVersionsPickTheirSwitches() async throws {
+        var config = SimulatorConfiguration.fast(.current)
+        config.applicationVersion = "2.4.0"
+        try await withSimulator(config) { sim in
+            let login = try await sim.post(
+                "/api/auth/login", #"{"username":"admin","password":"\#(NanoKVMSimulator.obfuscate("admin"))"}"#, token: nil)
+            // ≤2.5.0: token in the body, no cookie.
+            let token = try #require(login.json?["data"]?["token"]?.stringValue)
+            #expect(login.header("Set-Cookie") == nil)
+            // Probe table of §11.1: routes by version.
+            #expect(try await sim.get("/api/hid/shortcuts", token: nil).status == 401)  // ≥2.3.2
+            #expect(try await sim.get("/api/network/dns", token: nil).status == 404)  // ≥2.4.1
+            #expect(try await sim.get("/api/auth/users", token: nil).status == 404)  // main only
+            #expect(try await sim.get("/api/vm/info", token: token).json?["data"]?["application"]?.stringValue == "2.4.0")
+            // No roles before main: every session may call admin routes.
+            #expect(try await sim.get("/api/auth/account", token: token).text == #"{"code":0,"msg":"success","data":{"username":"admin"}}"#)
+        }
+        config.applicationVersion = "2.2.9"
+        try await withSimulator(config) { sim in
+            let token = try await sim.login()
+            #expect(try await sim.get("/api/stream/mjpeg/detect", token: nil).status == 404)  // removed in 2.2.3
+            #expect(try await sim.get("/api/hid/shortcuts", token: nil).status == 404)
+            try await withConnection(sim.port) { conn in
+                #expect(try await conn.upgrade(cookie: token).status == 101)
+                try await conn.sendText("[1,5,2,0,0,0]")  // 2.1.3+ modifier bit values: Left Shift
+                try await eventually("B typed") { sim.consoleText.hasSuffix("login: B") }
+            }
+        }
+    }
+}
+
 extension TestConnection {
     func request(_ method: String, _ path: String, head: Bool) async throws -> RawResponse {
         try await send("\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
