@@ -110,7 +110,7 @@ public struct SimulatorConfiguration: Sendable {
         hostLayout: KeyboardLayout = .us,
         images: [String: Int] = SimulatorConfiguration.defaultImages,
         hostPoweredOn: Bool = true,
-        hardware: String = "Beta",
+        hardware: String = "Alpha",
         logRequests: Bool = false
     ) {
         self.generation = generation
