@@ -68,7 +68,7 @@ let package = Package(
         // Swift <-> Lua values, functions, userdata, errors and the coroutine scheduler.
         .target(name: "LuaBridge", dependencies: ["CLua", "CLuaRuntime"]),
         // The `kvm` Lua module.
-        .target(name: "KVMLua", dependencies: ["LuaBridge", "CLua", "NanoKVM"]),
+        .target(name: "KVMLua", dependencies: ["LuaBridge", "CLua", "NanoKVM", "NanoKVMSimulator"]),
         // The lua-compatible command line and REPL.
         .executableTarget(name: "kvmlua", dependencies: ["KVMLua", "LuaBridge", "CLua", "CReadline"]),
 

@@ -110,7 +110,7 @@ enum JSONBindings {
 
     /// The JSON value of the Lua value at `index` (raw access only: no metamethods run).
     static func toJSON(
-        _ L: OpaquePointer, index: Int32, call: LuaCall, depth: Int, visiting: inout Set<UnsafeRawPointer>
+        _ L: OpaquePointer, index: Int32, call: LuaCall, argument: Int32 = 1, depth: Int, visiting: inout Set<UnsafeRawPointer>
     ) throws(LuaUsageError) -> JSONValue {
         let stack = LuaStack(L)
         let index = lua_absindex(L, index)
@@ -122,30 +122,30 @@ enum JSONBindings {
         case .number:
             if stack.isInteger(at: index) { return .integer(Int64(lua_tointegerx(L, index, nil))) }
             let number = lua_tonumberx(L, index, nil)
-            guard number.isFinite else { throw call.argumentError(1, "cannot encode \(number) as JSON") }
+            guard number.isFinite else { throw call.argumentError(argument, "cannot encode \(number) as JSON") }
             return .double(number)
         case .string:
             guard let bytes = stack.bytes(at: index), let text = String(validating: bytes, as: UTF8.self) else {
-                throw call.argumentError(1, "cannot encode a string that is not valid UTF-8")
+                throw call.argumentError(argument, "cannot encode a string that is not valid UTF-8")
             }
             return .string(text)
         case .table:
             if isNull(L, index) { return .null }
-            guard depth < maxDepth else { throw call.argumentError(1, "table nested too deeply to encode") }
+            guard depth < maxDepth else { throw call.argumentError(argument, "table nested too deeply to encode") }
             guard let pointer = lua_topointer(L, index) else { return .null }
             guard visiting.insert(pointer).inserted else {
-                throw call.argumentError(1, "cannot encode a table that contains itself")
+                throw call.argumentError(argument, "cannot encode a table that contains itself")
             }
             defer { visiting.remove(pointer) }
-            guard stack.ensure(8) else { throw call.argumentError(1, "table nested too deeply to encode") }
-            return try tableToJSON(L, index: index, call: call, depth: depth, visiting: &visiting)
+            guard stack.ensure(8) else { throw call.argumentError(argument, "table nested too deeply to encode") }
+            return try tableToJSON(L, index: index, call: call, argument: argument, depth: depth, visiting: &visiting)
         default:
-            throw call.argumentError(1, "cannot encode a \(call.typeName(at: index)) as JSON")
+            throw call.argumentError(argument, "cannot encode a \(call.typeName(at: index)) as JSON")
         }
     }
 
     private static func tableToJSON(
-        _ L: OpaquePointer, index: Int32, call: LuaCall, depth: Int, visiting: inout Set<UnsafeRawPointer>
+        _ L: OpaquePointer, index: Int32, call: LuaCall, argument: Int32, depth: Int, visiting: inout Set<UnsafeRawPointer>
     ) throws(LuaUsageError) -> JSONValue {
         let stack = LuaStack(L)
         // Count keys and see whether they are exactly 1..n.
@@ -170,7 +170,7 @@ enum JSONBindings {
             for i in 1...count {
                 lua_rawgeti(L, index, lua_Integer(i))
                 defer { kvm_lua_pop(L, 1) }
-                items.append(try toJSON(L, index: -1, call: call, depth: depth + 1, visiting: &visiting))
+                items.append(try toJSON(L, index: -1, call: call, argument: argument, depth: depth + 1, visiting: &visiting))
             }
             return .array(items)
         }
@@ -183,7 +183,7 @@ enum JSONBindings {
             case .string:
                 guard let bytes = stack.bytes(at: -2), let text = String(validating: bytes, as: UTF8.self) else {
                     kvm_lua_pop(L, 2)
-                    throw call.argumentError(1, "cannot encode a key that is not valid UTF-8")
+                    throw call.argumentError(argument, "cannot encode a key that is not valid UTF-8")
                 }
                 key = text
             case .number where stack.isInteger(at: -2):
@@ -191,10 +191,10 @@ enum JSONBindings {
             default:
                 let typeName = call.typeName(at: -2)
                 kvm_lua_pop(L, 2)
-                throw call.argumentError(1, "cannot encode a table with a \(typeName) key as JSON")
+                throw call.argumentError(argument, "cannot encode a table with a \(typeName) key as JSON")
             }
             do {
-                members.append((key: key, value: try toJSON(L, index: -1, call: call, depth: depth + 1, visiting: &visiting)))
+                members.append((key: key, value: try toJSON(L, index: -1, call: call, argument: argument, depth: depth + 1, visiting: &visiting)))
             } catch {
                 kvm_lua_pop(L, 2)
                 throw error

@@ -13,10 +13,12 @@ public enum KVMModule {
         let stack = LuaStack(L)
         KVMErrors.install(in: runtime)
         TaskBindings.registerTaskType(in: runtime)
+        DeviceBindings.register(in: runtime)
 
         lua_createtable(L, 0, 16)
         let kvm = lua_gettop(L)
         runtime.register(ConcurrencyBindings.functions, inTableAt: kvm)
+        runtime.register(ConnectBindings.functions, inTableAt: kvm)
 
         runtime.push(function: TaskBindings.usageFunction, documented: false)
         stack.setRawField(kvm, "_usage")

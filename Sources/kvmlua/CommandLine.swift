@@ -27,12 +27,22 @@ struct CommandLineOptions {
     // Long options.
     var help = false
     var showVersion = false
+    /// `--device TARGET`: connect and bind the global `dev`.
+    var device: String?
+    /// `--sim[=generation]`: start the simulator and bind `dev`.
+    var simulator: String?
+    var insecure = false
+    var sandbox = false
 
     /// The bad argument, when the command line is invalid.
     var badOption: String?
 
     /// kvmlua's long options: name, argument placeholder (nil when it takes none), help line.
     static let longOptions: [(name: String, argument: String?, help: String)] = [
+        ("device", "TARGET", "connect to a NanoKVM (URL, host or profile) as the global 'dev'"),
+        ("sim", nil, "start the built-in simulated NanoKVM as 'dev' (--sim=legacy: 2.0.x firmware)"),
+        ("insecure", nil, "do not verify the device's TLS certificate"),
+        ("sandbox", nil, "no os.execute, io.popen, C modules, or writes outside the working directory"),
         ("help", nil, "show this help and exit"),
         ("version", nil, "show kvmlua's version and exit"),
     ]
@@ -107,7 +117,8 @@ struct CommandLineOptions {
         }
         var value: String?
         if let equals = body.firstIndex(of: "=") {
-            guard option.argument != nil else {
+            // --sim=legacy: the one option whose argument is optional.
+            guard option.argument != nil || option.name == "sim" else {
                 badOption = argument
                 return false
             }
@@ -123,7 +134,16 @@ struct CommandLineOptions {
         switch option.name {
         case "help": help = true
         case "version": showVersion = true
-        default: _ = value
+        case "device": device = value
+        case "sim":
+            guard value == nil || value == "current" || value == "legacy" else {
+                badOption = argument
+                return false
+            }
+            simulator = value ?? "current"
+        case "insecure": insecure = true
+        case "sandbox": sandbox = true
+        default: break
         }
         return true
     }

@@ -234,6 +234,42 @@ final class Interpreter {
         return (prefix + text, isKVMError)
     }
 
+    /// `--device` / `--sim`: connects and sets the global `dev`; a failure is one line.
+    func bindDevice() -> Bool {
+        guard options.device != nil || options.simulator != nil else { return true }
+        if options.device != nil, options.simulator != nil {
+            message("use either --device or --sim, not both")
+            return false
+        }
+        runtime.pushGlobal("kvm")
+        let stack = LuaStack(L)
+        stack.rawField(-1, options.simulator != nil ? "sim" : "connect")
+        kvm_lua_remove(L, -2)
+        if let generation = options.simulator {
+            lua_createtable(L, 0, 1)
+            stack.push(string: generation)
+            stack.setRawField(-2, "generation")
+        } else {
+            stack.push(string: options.device ?? "")
+            lua_createtable(L, 0, 1)
+            if options.insecure {
+                lua_pushboolean(L, 1)
+                stack.setRawField(-2, "insecure")
+            }
+        }
+        let argumentCount: Int32 = options.simulator != nil ? 1 : 2
+        kvm_sigint_arm(L, runtime.scheduler.wakeFD)
+        let status = kvm_lua_pcall(L, argumentCount, 1, 0)
+        kvm_sigint_disarm()
+        guard status == LUA_OK else {
+            message(describeError(at: -1).text)
+            kvm_lua_pop(L, 1)
+            return false
+        }
+        runtime.setGlobal("dev")
+        return true
+    }
+
     // MARK: pmain
 
     /// The whole run, called in protected mode. Returns true when everything succeeded.
@@ -262,7 +298,9 @@ final class Interpreter {
         Pretty.captureOriginalPrint(runtime)
         try KVMModule.install(in: runtime)
         try HelpBindings.install(in: runtime)
+        if options.sandbox { try Sandbox.apply(to: runtime) }
         createArgumentTable()
+        if !bindDevice() { return false }
         _ = kvm_lua_gc_restart(L)
         _ = kvm_lua_gc_generational(L)
         if !options.ignoreEnvironment, handleInitVariable() != LUA_OK { return false }

@@ -1,0 +1,255 @@
+import CLua
+import LuaBridge
+import NanoKVM
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One entry of `profiles` in the config file.
+public struct DeviceProfile: Sendable, Equatable {
+    public var name: String
+    public var url: String
+    public var user: String?
+    /// Kept in memory only; never printed (see `kvm.profiles()`).
+    public var password: String?
+    /// A shell command whose standard output (first line) is the password.
+    public var passwordCommand: String?
+    public var fingerprint: String?
+    public var ca: String?
+    public var insecure: Bool?
+    public var timeout: Double?
+    public var protocolName: String?
+}
+
+/// `$XDG_CONFIG_HOME/kvmlua/config.lua` (or `$KVMLUA_CONFIG`): a Lua file returning
+/// `{ profiles = { name = { url=…, user=…, password=… or password_cmd=…, fingerprint=… } } }`.
+/// It is read on first use, in a Lua state of its own.
+public enum KVMConfig {
+    public static var path: String? {
+        if let explicit = environment("KVMLUA_CONFIG") { return explicit }
+        if let config = environment("XDG_CONFIG_HOME") { return config + "/kvmlua/config.lua" }
+        if let home = environment("HOME") { return home + "/.config/kvmlua/config.lua" }
+        return nil
+    }
+
+    static func environment(_ name: String) -> String? {
+        guard let value = getenv(name) else { return nil }
+        let text = String(cString: value)
+        return text.isEmpty ? nil : text
+    }
+
+    /// The profiles of the config file; none when there is no file. Errors are `usage`
+    /// with the file name, and `permission` for a readable file holding a password.
+    public static func loadProfiles() throws(NanoKVMError) -> [String: DeviceProfile] {
+        guard let path else { return [:] }
+        var info = stat()
+        guard stat(path, &info) == 0 else { return [:] }
+        let profiles = try evaluate(path)
+        if profiles.values.contains(where: { $0.password != nil }), info.st_mode & 0o077 != 0 {
+            throw NanoKVMError(
+                .permission,
+                "\(path) holds a password and can be read by group or others; run: chmod 600 \(path)")
+        }
+        return profiles
+    }
+
+    private static func evaluate(_ path: String) throws(NanoKVMError) -> [String: DeviceProfile] {
+        let runtime: LuaRuntime
+        do { runtime = try LuaRuntime() } catch { throw NanoKVMError(.usage, "cannot read \(path): \(error)") }
+        defer { runtime.close() }
+        runtime.openStandardLibraries()
+        let L = runtime.L
+        let stack = LuaStack(L)
+        guard luaL_loadfilex(L, path, "t") == LUA_OK, kvm_lua_pcall(L, 0, 1, 0) == LUA_OK else {
+            throw NanoKVMError(.usage, "config file: \(runtime.string(at: -1) ?? "cannot load \(path)")")
+        }
+        func fail(_ message: String) -> NanoKVMError { NanoKVMError(.usage, "\(path): \(message)") }
+        guard stack.type(at: -1) == .table else { throw fail("must return a table, e.g. return { profiles = { … } }") }
+        let profilesType = stack.rawField(-1, "profiles")
+        if profilesType == .nil { return [:] }
+        guard profilesType == .table else { throw fail("'profiles' must be a table") }
+        var result: [String: DeviceProfile] = [:]
+        lua_pushnil(L)
+        while lua_next(L, -2) != 0 {
+            defer { kvm_lua_pop(L, 1) }
+            guard stack.type(at: -2) == .string, let name = stack.string(at: -2) else { throw fail("profile names must be strings") }
+            guard stack.type(at: -1) == .table else { throw fail("profile '\(name)' must be a table") }
+            func string(_ field: String) throws(NanoKVMError) -> String? {
+                defer { kvm_lua_pop(L, 1) }
+                switch stack.rawField(-1, field) {
+                case .nil: return nil
+                case .string: return stack.string(at: -1)
+                default: throw fail("profile '\(name)': '\(field)' must be a string")
+                }
+            }
+            func boolean(_ field: String) throws(NanoKVMError) -> Bool? {
+                defer { kvm_lua_pop(L, 1) }
+                switch stack.rawField(-1, field) {
+                case .nil: return nil
+                case .boolean: return lua_toboolean(L, -1) != 0
+                default: throw fail("profile '\(name)': '\(field)' must be a boolean")
+                }
+            }
+            func number(_ field: String) throws(NanoKVMError) -> Double? {
+                defer { kvm_lua_pop(L, 1) }
+                switch stack.rawField(-1, field) {
+                case .nil: return nil
+                case .number: return lua_tonumberx(L, -1, nil)
+                default: throw fail("profile '\(name)': '\(field)' must be a number")
+                }
+            }
+            let known: Set<String> = ["url", "user", "password", "password_cmd", "fingerprint", "ca", "insecure", "timeout", "protocol"]
+            lua_pushnil(L)
+            while lua_next(L, -2) != 0 {
+                let key = stack.string(at: -2) ?? "?"
+                kvm_lua_pop(L, 1)
+                if stack.type(at: -1) != .string || !known.contains(key) {
+                    kvm_lua_pop(L, 1)
+                    throw fail("profile '\(name)': unknown field '\(key)' (known: \(known.sorted().joined(separator: ", ")))")
+                }
+            }
+            guard let url = try string("url") else { throw fail("profile '\(name)' has no 'url'") }
+            let profile = DeviceProfile(
+                name: name, url: url, user: try string("user"), password: try string("password"),
+                passwordCommand: try string("password_cmd"), fingerprint: try string("fingerprint"), ca: try string("ca"),
+                insecure: try boolean("insecure"), timeout: try number("timeout"), protocolName: try string("protocol"))
+            if profile.password != nil, profile.passwordCommand != nil {
+                throw fail("profile '\(name)': give either 'password' or 'password_cmd', not both")
+            }
+            result[name] = profile
+        }
+        return result
+    }
+}
+
+/// Where secrets come from when a script does not give them, and where tokens are kept.
+public enum Credentials {
+    /// Runs `command` with /bin/sh and returns the first line it prints.
+    public static func runPasswordCommand(_ command: String, profile: String) throws(NanoKVMError) -> String {
+        guard let pipe = popen(command, "r") else {
+            throw NanoKVMError(.auth, "cannot run password_cmd of profile '\(profile)'")
+        }
+        var output: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = fread(&buffer, 1, buffer.count, pipe)
+            if count <= 0 { break }
+            output += buffer[0..<count]
+        }
+        let status = pclose(pipe)
+        guard status == 0 else {
+            throw NanoKVMError(.auth, "password_cmd of profile '\(profile)' failed (exit status \(status >> 8))")
+        }
+        let line = output.split(separator: UInt8(ascii: "\n"), maxSplits: 1, omittingEmptySubsequences: false).first ?? []
+        let password = String(decoding: line, as: UTF8.self)
+        guard !password.isEmpty else { throw NanoKVMError(.auth, "password_cmd of profile '\(profile)' printed nothing") }
+        return password
+    }
+
+    /// Asks for the password on the terminal without echo; nil when there is no terminal.
+    public static func promptPassword(for user: String, at device: String) -> String? {
+        let fd = open("/dev/tty", O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var original = termios()
+        guard tcgetattr(fd, &original) == 0 else { return nil }
+        var silent = original
+        silent.c_lflag &= ~tcflag_t(ECHO)
+        silent.c_lflag |= tcflag_t(ECHONL)
+        let prompt = Array("Password for \(user) at \(device): ".utf8)
+        _ = prompt.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count) }
+        _ = tcsetattr(fd, TCSAFLUSH, &silent)
+        defer { _ = tcsetattr(fd, TCSAFLUSH, &original) }
+        var line: [UInt8] = []
+        var byte: UInt8 = 0
+        while true {
+            let count = read(fd, &byte, 1)
+            if count < 0, errno == EINTR { return nil }
+            if count <= 0 || byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") { break }
+            line.append(byte)
+        }
+        return String(decoding: line, as: UTF8.self)
+    }
+
+    // MARK: Token cache
+
+    static var tokenDirectory: String? {
+        if let cache = KVMConfig.environment("XDG_CACHE_HOME") { return cache + "/kvmlua/tokens" }
+        if let home = KVMConfig.environment("HOME") { return home + "/.cache/kvmlua/tokens" }
+        return nil
+    }
+
+    static func tokenPath(device: String, user: String) -> String? {
+        guard let directory = tokenDirectory else { return nil }
+        let safe = (device + "@" + user).map { c -> Character in
+            c.isLetter || c.isNumber || c == "." || c == "-" || c == "@" ? c : "_"
+        }
+        return directory + "/" + String(safe)
+    }
+
+    public static func cachedToken(device: String, user: String) -> String? {
+        guard let path = tokenPath(device: device, user: user) else { return nil }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 8192)
+        let count = read(fd, &buffer, buffer.count)
+        guard count > 0 else { return nil }
+        let token = String(decoding: buffer[0..<count], as: UTF8.self).trimmingTrailingNewlines
+        return token.isEmpty ? nil : token
+    }
+
+    /// Saves the token (0600, directory 0700); nil removes it.
+    public static func storeToken(_ token: String?, device: String, user: String) {
+        guard let path = tokenPath(device: device, user: user), let directory = tokenDirectory else { return }
+        guard let token, !token.isEmpty else {
+            unlink(path)
+            return
+        }
+        guard FileSystem.makeDirectories(directory) else { return }
+        FileSystem.writePrivateFile(path, Array(token.utf8))
+    }
+}
+
+enum FileSystem {
+    /// mkdir -p with mode 0700 for what it creates.
+    static func makeDirectories(_ path: String) -> Bool {
+        var current = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            current += "/" + component
+            if mkdir(current, 0o700) != 0, errno != EEXIST { return false }
+        }
+        return true
+    }
+
+    /// Writes a file readable by its owner only (atomically: temporary file, then rename).
+    @discardableResult
+    static func writePrivateFile(_ path: String, _ bytes: [UInt8]) -> Bool {
+        let temporary = path + ".tmp\(getpid())"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return false }
+        _ = fchmod(fd, 0o600)
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count) }
+            if written < 0, errno == EINTR { continue }
+            guard written > 0 else {
+                close(fd)
+                unlink(temporary)
+                return false
+            }
+            offset += written
+        }
+        close(fd)
+        return rename(temporary, path) == 0
+    }
+}
+
+extension String {
+    var trimmingTrailingNewlines: String {
+        var text = self
+        while text.last == "\n" || text.last == "\r" { text.removeLast() }
+        return text
+    }
+}

@@ -1,0 +1,249 @@
+import CLua
+import LuaBridge
+import NanoKVM
+import NanoKVMSimulator
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `kvm.connect`, `kvm.sim`, `kvm.profiles`.
+enum ConnectBindings {
+    static var functions: [LuaFunctionSpec] {
+        [
+            LuaFunctionSpec(
+                "kvm.connect", signature: "kvm.connect(target [, opts])", returns: "Device",
+                """
+                Logs in to a NanoKVM and returns a Device. `target`: a URL (`http://host[:port]`,
+                `https://...`), a bare host (http), or a profile name of the config file; nil uses
+                $KVMLUA_DEVICE. `opts`: `user` (default "admin"), `password`, `token` (reuse a
+                token, no login), `insecure` (no TLS verification), `fingerprint` (pin the
+                certificate's SHA-256), `ca` (PEM file), `timeout` (per request, default 10),
+                `protocol` ("auto", "legacy", "current"). The password comes from `opts`, the
+                profile, $NANOKVM_PASSWORD, or a prompt on the terminal; a still valid token
+                from an earlier run is reused unless `password` or `token` is given.
+                """,
+                body: { call in try connect(call) }),
+            LuaFunctionSpec(
+                "kvm.sim", signature: "kvm.sim([opts])", returns: "Device",
+                """
+                Starts the built-in simulated NanoKVM on 127.0.0.1 in this process and returns a
+                Device connected to it. `opts`: `generation` ("current" default, or "legacy" for
+                2.0.x firmware), `width`, `height`, `fps`, `time_scale` (1 = real button and
+                paste timing, 0 = none), `login_delay_scale`. `dev:close()` stops it.
+                """,
+                body: { call in try simulate(call) }),
+            LuaFunctionSpec(
+                "kvm.profiles", signature: "kvm.profiles()", returns: "table",
+                "The config file's profiles: name -> `{url=, user=}` (never the password).",
+                body: { call in
+                    let profiles = try KVMConfig.loadProfiles()
+                    let entries = profiles.keys.sorted().compactMap { name -> (key: LuaData, value: LuaData)? in
+                        guard let profile = profiles[name] else { return nil }
+                        var fields: [(key: LuaData, value: LuaData)] = [(key: .string("url"), value: .string(profile.url))]
+                        fields.append((key: .string("user"), value: .string(profile.user ?? "admin")))
+                        return (key: .string(name), value: .table(fields))
+                    }
+                    return call.returning(.table(entries))
+                }),
+        ]
+    }
+
+    /// The pieces of `kvm.connect` options, read on the Lua thread.
+    struct Request {
+        var target: String
+        var user: String?
+        var password: String?
+        var token: String?
+        var insecure = false
+        var fingerprint: String?
+        var ca: String?
+        var timeout: Double?
+        var protocolSelection: ProtocolSelection = .auto
+    }
+
+    static func readRequest(_ call: LuaCall) throws -> (Request, DeviceProfile?) {
+        let explicitTarget = try call.optionalString(1)
+        guard let target = explicitTarget ?? KVMConfig.environment("KVMLUA_DEVICE") else {
+            throw call.argumentError(1, "a target (URL, host or profile name) is needed, or set KVMLUA_DEVICE")
+        }
+        var request = Request(target: target)
+        var profile: DeviceProfile?
+        if !target.contains("://") {
+            profile = try KVMConfig.loadProfiles()[target]
+        }
+        if let profile {
+            request.target = profile.url
+            request.user = profile.user
+            request.password = profile.password
+            request.fingerprint = profile.fingerprint
+            request.ca = profile.ca
+            request.insecure = profile.insecure ?? false
+            request.timeout = profile.timeout
+            if let name = profile.protocolName {
+                guard let selection = ProtocolSelection(rawValue: name) else {
+                    throw NanoKVMError(.usage, "profile '\(profile.name)': protocol must be auto, legacy or current")
+                }
+                request.protocolSelection = selection
+            }
+        }
+        if let options = try call.optionalTable(2) {
+            if let user = try options.string("user") { request.user = user }
+            if let password = try options.string("password") { request.password = password }
+            if let token = try options.string("token") { request.token = token }
+            if let insecure = try options.boolean("insecure") { request.insecure = insecure }
+            if let fingerprint = try options.string("fingerprint") { request.fingerprint = fingerprint }
+            if let ca = try options.string("ca") { request.ca = ca }
+            if let timeout = try options.number("timeout") {
+                guard timeout > 0, timeout.isFinite else { throw call.argumentError(2, "field 'timeout' must be > 0") }
+                request.timeout = timeout
+            }
+            if let name = try options.string("protocol") {
+                guard let selection = ProtocolSelection(rawValue: name) else {
+                    throw call.argumentError(2, "field 'protocol' must be \"auto\", \"legacy\" or \"current\"")
+                }
+                request.protocolSelection = selection
+            }
+        }
+        if let password = request.password { Secrets.register(password) }
+        if let token = request.token { Secrets.register(token) }
+        return (request, profile)
+    }
+
+    static func trust(for request: Request) -> TLSTrust {
+        if request.insecure { return .insecure }
+        if let fingerprint = request.fingerprint { return .pinnedSHA256(fingerprint) }
+        if let ca = request.ca { return .certificateAuthority(pemFile: ca) }
+        return .system
+    }
+
+    static func connect(_ call: LuaCall) throws -> LuaReturn {
+        let (request, profile) = try readRequest(call)
+        let address = try DeviceAddress(parsing: request.target)
+        let user = request.user ?? "admin"
+        let explicit = request.password != nil || request.token != nil
+        var password = request.password
+        if password == nil, request.token == nil, let profile, let command = profile.passwordCommand {
+            password = try Credentials.runPasswordCommand(command, profile: profile.name)
+            if let password { Secrets.register(password) }
+        }
+        if password == nil, request.token == nil, let fromEnvironment = KVMConfig.environment("NANOKVM_PASSWORD") {
+            password = fromEnvironment
+        }
+        let cached = explicit ? nil : Credentials.cachedToken(device: address.baseURL, user: user)
+        if password == nil, request.token == nil, cached == nil {
+            // Ask only when nothing else gives a password (a device may have authentication off).
+            password = Credentials.promptPassword(for: user, at: address.baseURL)
+            if let password { Secrets.register(password) }
+        }
+        let options = ConnectionOptions(
+            address: address, username: user, password: password, token: request.token ?? cached,
+            trust: trust(for: request), timeout: .milliseconds(Int64((request.timeout ?? 10) * 1000)),
+            protocolSelection: request.protocolSelection)
+        let fallback = cached != nil && request.token == nil
+            ? ConnectionOptions(
+                address: address, username: user, password: password, token: nil, trust: options.trust,
+                timeout: options.timeout, protocolSelection: options.protocolSelection) : nil
+        return .await(
+            .async(
+                { () async throws -> DeviceHandle in
+                    let client: NanoKVMClient
+                    do {
+                        client = try await NanoKVMClient.connect(options)
+                    } catch let error as NanoKVMError where error.kind == .auth && fallback != nil {
+                        // The cached token was not accepted and there is no password to renew it.
+                        Credentials.storeToken(nil, device: address.baseURL, user: user)
+                        guard let fallback, fallback.password != nil else {
+                            throw NanoKVMError(
+                                .auth,
+                                "the saved session expired; give a password (opts.password, a profile, or NANOKVM_PASSWORD)",
+                                device: address.baseURL)
+                        }
+                        client = try await NanoKVMClient.connect(fallback)
+                    }
+                    if let token = await client.currentToken() {
+                        Credentials.storeToken(token, device: client.baseURL, user: user)
+                    }
+                    return DeviceHandle(client: client, cachesToken: true)
+                },
+                push: { device, stack in
+                    LuaRuntime.owning(stack.L)?.push(object: device, on: stack.L)
+                    return 1
+                }))
+    }
+
+    static func simulate(_ call: LuaCall) throws -> LuaReturn {
+        var configuration = SimulatorConfiguration()
+        if let options = try call.optionalTable(1) {
+            if let name = try options.string("generation") {
+                guard let generation = SimulatorGeneration(rawValue: name) else {
+                    throw call.argumentError(1, "field 'generation' must be \"current\" or \"legacy\"")
+                }
+                configuration.generation = generation
+            }
+            if let width = try options.integer("width") { configuration.width = Int(width) }
+            if let height = try options.integer("height") { configuration.height = Int(height) }
+            guard (16...7680).contains(configuration.width), (16...4320).contains(configuration.height) else {
+                throw call.argumentError(1, "width and height must be 16..7680 and 16..4320")
+            }
+            if let fps = try options.integer("fps") {
+                guard (1...120).contains(fps) else { throw call.argumentError(1, "field 'fps' must be 1..120") }
+                configuration.fps = Int(fps)
+            }
+            if let scale = try options.number("time_scale") {
+                guard scale >= 0, scale.isFinite else { throw call.argumentError(1, "field 'time_scale' must be >= 0") }
+                configuration.timeScale = scale
+            }
+            if let scale = try options.number("login_delay_scale") {
+                guard scale >= 0, scale.isFinite else { throw call.argumentError(1, "field 'login_delay_scale' must be >= 0") }
+                configuration.loginDelayScale = scale
+            }
+            if let inspection = try options.boolean("inspection") { configuration.inspection = inspection }
+            if let authentication = try options.boolean("authentication") { configuration.authenticationDisabled = !authentication }
+            if let password = try options.string("password") { configuration.password = password }
+            if options.has("users") {
+                call.stack.rawField(options.index, "users")
+                defer { call.stack.pop() }
+                guard call.type(-1) == .table else { throw call.argumentError(1, "field 'users' must be a list of {name=, password=, role=}") }
+                let users = LuaTableArgument(call: call, index: -1)
+                for i in 0..<users.length {
+                    guard users.pushElement(i + 1) == .table else {
+                        call.stack.pop()
+                        throw call.argumentError(1, "field 'users' must be a list of {name=, password=, role=}")
+                    }
+                    defer { call.stack.pop() }
+                    let user = LuaTableArgument(call: call, index: -1)
+                    guard let name = try user.string("name"), let password = try user.string("password") else {
+                        throw call.argumentError(1, "each user needs 'name' and 'password'")
+                    }
+                    let role = SimulatorRole(rawValue: try user.string("role") ?? "user") ?? .user
+                    configuration.users.append(SimulatorUser(username: name, password: password, role: role))
+                }
+            }
+        }
+        let simulator = NanoKVMSimulator(configuration: configuration)
+        let username = configuration.username
+        let password = configuration.password
+        return .await(
+            .async(
+                { () async throws -> DeviceHandle in
+                    do {
+                        try await simulator.start()
+                    } catch {
+                        throw NanoKVMError(.transport, "cannot start the simulator: \(error)")
+                    }
+                    do {
+                        let options = try ConnectionOptions(url: simulator.baseURL, username: username, password: password)
+                        let client = try await NanoKVMClient.connect(options)
+                        return DeviceHandle(client: client, simulator: simulator, cachesToken: false)
+                    } catch {
+                        await simulator.stop()
+                        throw error
+                    }
+                },
+                push: { device, stack in
+                    LuaRuntime.owning(stack.L)?.push(object: device, on: stack.L)
+                    return 1
+                }))
+    }
+}
