@@ -137,12 +137,15 @@ final class StreamWriter: Sendable {
     private let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
     private let head: [UInt8]
     private let headWritten = Mutex(false)
+    /// HTTP/1.1 bodies are chunked; HTTP/1.0 bodies are raw and end with the connection.
+    private let chunked: Bool
     let channel: any Channel
 
-    init(outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, head: [UInt8], channel: any Channel) {
+    init(outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, head: [UInt8], channel: any Channel, chunked: Bool = true) {
         self.outbound = outbound
         self.head = head
         self.channel = channel
+        self.chunked = chunked
     }
 
     var hasWrittenHead: Bool { headWritten.withLock { $0 } }
@@ -156,9 +159,9 @@ final class StreamWriter: Sendable {
         }
         var buffer = ByteBuffer()
         if first { buffer.writeBytes(head) }
-        buffer.writeString(String(bytes.count, radix: 16) + "\r\n")
+        if chunked { buffer.writeString(String(bytes.count, radix: 16) + "\r\n") }
         buffer.writeBytes(bytes)
-        buffer.writeString("\r\n")
+        if chunked { buffer.writeString("\r\n") }
         try await outbound.write(buffer)
     }
 
@@ -170,7 +173,7 @@ final class StreamWriter: Sendable {
         }
         var buffer = ByteBuffer()
         if first { buffer.writeBytes(head) }
-        buffer.writeString(String(declaredLength, radix: 16) + "\r\n")
+        if chunked { buffer.writeString(String(declaredLength, radix: 16) + "\r\n") }
         buffer.writeBytes(bytes)
         try await outbound.write(buffer)
     }
@@ -524,13 +527,16 @@ final class SimHTTPServer: Sendable {
         if !hasDate { extra.append(("Date", GoTime.httpDate())) }
         var keepAlive = Self.keepAlive(request) && !response.closeAfter
         if let stream = response.stream {
-            if request.version == .http1_0 {
+            let chunked = request.version != .http1_0
+            if chunked {
+                extra.append(("Transfer-Encoding", "chunked"))
+            } else {
                 // No chunked encoding for HTTP/1.0: the body ends with the connection.
                 keepAlive = false
             }
-            extra.append(("Transfer-Encoding", "chunked"))
             let writer = StreamWriter(
-                outbound: outbound, head: headText(response, extra: extra, version: request.version), channel: channel)
+                outbound: outbound, head: headText(response, extra: extra, version: request.version), channel: channel,
+                chunked: chunked)
             do {
                 try await stream(writer)
             } catch {
@@ -540,7 +546,7 @@ final class SimHTTPServer: Sendable {
             if !writer.hasWrittenHead {
                 try await outbound.write(ByteBuffer(bytes: headText(response, extra: extra, version: request.version)))
             }
-            try await outbound.write(ByteBuffer(string: "0\r\n\r\n"))
+            if chunked { try await outbound.write(ByteBuffer(string: "0\r\n\r\n")) }
             return keepAlive
         }
         let noBody = response.status == .noContent || response.status == .notModified || (100..<200).contains(response.status.code)
