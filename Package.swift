@@ -75,7 +75,7 @@ let package = Package(
         .testTarget(name: "LuaBridgeTests", dependencies: ["LuaBridge", "CLua"]),
         .testTarget(name: "KVMLuaTests", dependencies: ["KVMLua", "LuaBridge"]),
         // Runs the built `kvmlua` binary (pipes and a pseudo-terminal) against the lua CLI contract.
-        .testTarget(name: "kvmluaTests", dependencies: ["kvmlua"]),
+        .testTarget(name: "kvmluaTests", dependencies: ["kvmlua", "NanoKVMSimulator"]),
         // NIO and NIOSSL: a scripted loopback device (crafted MJPEG streams, TLS with pinning).
         .testTarget(
             name: "NanoKVMTests",

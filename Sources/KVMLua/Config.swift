@@ -147,8 +147,10 @@ public enum Credentials {
         return password
     }
 
-    /// Asks for the password on the terminal without echo; nil when there is no terminal.
+    /// Asks for the password on the terminal without echo; nil when stdin is not a terminal
+    /// (scripts in pipelines and tests never block on a prompt).
     public static func promptPassword(for user: String, at device: String) -> String? {
+        guard isatty(0) != 0 else { return nil }
         let fd = open("/dev/tty", O_RDWR | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
