@@ -177,6 +177,24 @@ import Testing
         }
     }
 
+    @Test func scriptUploadRunDelete() async throws {
+        try await withSimulator { sim in
+            let token = try await sim.login()
+            let body = "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"hello.sh\"\r\n"
+                + "Content-Type: application/octet-stream\r\n\r\necho hello\n\r\n--XyZ--\r\n"
+            let upload = try await sim.post("/api/vm/script/upload", body, token: token, contentType: "multipart/form-data; boundary=XyZ")
+            #expect(upload.text == #"{"code":0,"msg":"success","data":{"file":"hello.sh"}}"#)
+            #expect(try await sim.get("/api/vm/script", token: token).json?["data"]?["files"] == ["hello.sh"])
+            let badName = body.replacingOccurrences(of: "hello.sh", with: "hello.exe")
+            #expect(try await sim.post("/api/vm/script/upload", badName, token: token, contentType: "multipart/form-data; boundary=XyZ").json?["code"] == -2)
+            #expect(try await sim.post("/api/vm/script/upload", "{}", token: token).json?["code"] == -1)
+            let run = try await sim.post("/api/vm/script/run", #"{"name":"hello.sh","type":"background"}"#, token: token)
+            #expect(run.text == #"{"code":0,"msg":"success","data":{"log":""}}"#)
+            #expect(try await withConnection(sim.port) { try await $0.request("DELETE", "/api/vm/script", body: #"{"name":"hello.sh"}"#, cookie: token) }.json?["code"] == 0)
+            #expect(try await withConnection(sim.port) { try await $0.request("DELETE", "/api/vm/script", body: #"{"name":"hello.sh"}"#, cookie: token) }.json?["code"] == -3)
+        }
+    }
+
     @Test func legacyDetectToggle() async throws {
         try await withSimulator(.fast(.legacy)) { sim in
             let token = try await sim.login()
