@@ -209,6 +209,7 @@ final class WebSocketConnectionState: Sendable {
         var closingByClient = false
     }
     private let state = Mutex(State())
+    private let onFinish = Mutex<(@Sendable () -> Void)?>(nil)
     let continuation: AsyncStream<HIDSessionEvent>.Continuation
 
     init(continuation: AsyncStream<HIDSessionEvent>.Continuation) { self.continuation = continuation }
@@ -227,6 +228,20 @@ final class WebSocketConnectionState: Sendable {
         guard first else { return }
         continuation.yield(.closed(info))
         continuation.finish()
+        onFinish.withLock { callback in
+            callback?()
+            callback = nil
+        }
+    }
+
+    /// Runs `callback` once the session ended (at once if it already has).
+    func whenFinished(_ callback: @escaping @Sendable () -> Void) {
+        let runNow = onFinish.withLock { slot -> Bool in
+            if closeInfo != nil { return true }
+            slot = callback
+            return false
+        }
+        if runNow { callback() }
     }
 }
 
@@ -396,10 +411,7 @@ extension NanoKVMClient {
                 guard let hidSession else { return }
                 Task { await hidSession.close() }
             }
-            Task { [weak self] in
-                for await _ in hidSession.events {}
-                self?.unregister(id)
-            }
+            hidSession.connection.whenFinished { [weak self] in self?.unregister(id) }
             return hidSession
         case .refusedWithStatus(let status):
             let kind: NanoKVMError.Kind

@@ -174,6 +174,11 @@ struct AreaTests {
                 await expectError(.unsupported) { try await client.hid.mode() }
                 await expectError(.unsupported) { try await client.hid.keyboardLEDs() }
             }
+            // The split follows the firmware's limit: 1024 UTF-8 bytes before 2.5.0, 833 characters after.
+            let ascii1700 = String(repeating: "x", count: 1700)
+            #expect(try await client.hid.paste(ascii1700) == (generation == .legacy ? 2 : 3))
+            let euros = String(repeating: "€", count: 400)  // 1200 bytes, 400 characters
+            #expect(try await client.hid.paste(euros) == (generation == .legacy ? 2 : 1))
             try await client.hid.reset()
             #expect(try await client.hid.paste("") == 0)
         }

@@ -132,3 +132,63 @@ struct TLSTests {
         }
     }
 }
+
+@Suite("Answers only a scripted device gives")
+struct ScriptedAnswerTests {
+    @Test("HTTP→HTTPS redirect at connect switches to the HTTPS address")
+    func redirectToHTTPS() async throws {
+        let certificate = try TestCertificate.make()
+        defer { certificate.remove() }
+        let secure = try await ScriptedDevice.start(tls: try certificate.serverConfiguration()) { request in
+            request.path == "/api/vm/info" ? ScriptedDevice.info : ScriptedDevice.envelope(#"{"pwr":false,"hdd":false}"#)
+        }
+        let securePort = secure.port
+        let plain = try await ScriptedDevice.start { request in
+            ScriptedDevice.answer(
+                status: "307 Temporary Redirect", contentType: "text/html", body: [],
+                extraHeaders: "Location: https://127.0.0.1:\(securePort)\(request.path)\r\n")
+        }
+        let client = try await NanoKVMClient.connect(
+            ConnectionOptions(url: "http://127.0.0.1:\(plain.port)", trust: .pinnedSHA256(certificate.fingerprint)))
+        #expect(client.address.scheme == .https && client.address.port == securePort)
+        let leds = try await client.gpio.leds()
+        #expect(!leds.power)
+        #expect(plain.requests.count == 1)
+        await client.close()
+        await plain.stop()
+        await secure.stop()
+    }
+
+    @Test("JSON that is not an envelope, a bare 'unauthorized' string, 403, 502")
+    func oddAnswers() async throws {
+        let device = try await ScriptedDevice.start { request in
+            switch request.path {
+            case "/api/vm/info": return ScriptedDevice.info
+            case "/api/vm/hardware": return ScriptedDevice.answer(body: Array(#"{"hello":1}"#.utf8))
+            case "/api/vm/gpio": return ScriptedDevice.answer(body: Array("[1,2,3]".utf8))
+            case "/api/hid/mode": return ScriptedDevice.answer(status: "403 Forbidden", body: Array(#""forbidden""#.utf8))
+            case "/api/vm/hostname": return ScriptedDevice.answer(status: "502 Bad Gateway", contentType: "text/plain", body: Array("bad gateway".utf8))
+            case "/api/vm/web-title": return ScriptedDevice.envelope(#"{"title":42}"#)
+            default: return ScriptedDevice.answer(status: "401 Unauthorized", body: Array(#""unauthorized""#.utf8))
+            }
+        }
+        let url = "http://127.0.0.1:\(device.port)"
+        let client = try await NanoKVMClient.connect(ConnectionOptions(url: url))
+        let notEnvelope = await expectError(.protocol) { try await client.hardware() }
+        #expect(notEnvelope?.path == "/api/vm/hardware" && notEnvelope?.device == url && notEnvelope?.status == 200)
+        await expectError(.protocol) { try await client.gpio.leds() }
+        let forbidden = await expectError(.permission) { try await client.hid.mode() }
+        #expect(forbidden?.status == 403 && forbidden?.method == "GET")
+        let gateway = await expectError(.api) { try await client.system.hostname() }
+        #expect(gateway?.status == 502)
+        // A field of the wrong type is a protocol error naming the field.
+        let typed = await expectError(.protocol) { try await client.system.webTitle() }
+        #expect(typed?.message.contains("title") == true && typed?.path == "/api/vm/web-title")
+        // No password known: a 401 is an auth error, no login attempt.
+        let unauthorized = await expectError(.auth) { try await client.network.dns() }
+        #expect(unauthorized?.status == 401)
+        #expect(!device.requests.contains { $0.path == "/api/auth/login" })
+        await client.close()
+        await device.stop()
+    }
+}
