@@ -56,6 +56,9 @@ public final class NanoKVMClient: Sendable {
     /// Logs in (or reuses `options.token`), reads `/api/vm/info` and detects the firmware.
     /// Raises `auth` on bad credentials, `transport` when the device cannot be reached.
     public static func connect(_ options: ConnectionOptions) async throws(NanoKVMError) -> NanoKVMClient {
+        guard options.timeout > .zero else {
+            throw NanoKVMError(.usage, "timeout must be positive", device: options.address.baseURL)
+        }
         var address = options.address
         var redirects = 0
         while true {

@@ -66,9 +66,12 @@ enum SharedHTTPClient {
 extension Duration {
     var timeAmount: TimeAmount {
         let (seconds, attoseconds) = components
+        // Saturate instead of trapping on absurd durations.
         let nanos = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        if nanos.overflow { return .nanoseconds(Int64.max) }
-        return .nanoseconds(nanos.partialValue + attoseconds / 1_000_000_000)
+        if nanos.overflow { return .nanoseconds(seconds < 0 ? Int64.min : Int64.max) }
+        let total = nanos.partialValue.addingReportingOverflow(attoseconds / 1_000_000_000)
+        if total.overflow { return .nanoseconds(seconds < 0 ? Int64.min : Int64.max) }
+        return .nanoseconds(total.partialValue)
     }
 
     var seconds: Double {
