@@ -252,6 +252,10 @@ enum DeviceBindings {
             "Sets video settings: `quality` (JPEG 1..100), `fps` (10..60), `resolution` (1080, 720, 600, 480, or 0 for the capture's own), where the firmware supports them."
         ) { call, d in try StreamArea.applySettings(call, d, tableIndex: 2) }
         b.add(
+            "screenshot", args: "[path]", returns: "Frame",
+            "The next frame of the video stream; saved to `path` when given (`.jpg` as received)."
+        ) { call, d in try ScreenBindings.screenshot(call, d) }
+        b.add(
             "sim_state", returns: "table",
             "For a device made by `kvm.sim()`: the simulator's inside view (power, console text, pressed keys, mouse, mounted image, ...), for tests."
         ) { _, d in

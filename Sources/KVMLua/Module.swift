@@ -14,6 +14,7 @@ public enum KVMModule {
         KVMErrors.install(in: runtime)
         TaskBindings.registerTaskType(in: runtime)
         DeviceBindings.register(in: runtime)
+        ScreenBindings.register(in: runtime)
 
         lua_createtable(L, 0, 16)
         let kvm = lua_gettop(L)

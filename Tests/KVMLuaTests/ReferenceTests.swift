@@ -1,0 +1,35 @@
+import Foundation
+import KVMLua
+import LuaBridge
+import Testing
+
+/// docs/lua-api.md is generated from the function specs; this fails when they drift apart.
+/// `UPDATE_DOCS=1` (scripts/gen-docs) rewrites the file instead.
+@Suite struct ReferenceTests {
+    static let path: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.appendingPathComponent("docs/lua-api.md").path
+    }()
+
+    @Test func referenceMatchesTheCode() async throws {
+        let generated = try await onLuaThread { Reference.markdown(for: try KVMState().runtime) }
+        if ProcessInfo.processInfo.environment["UPDATE_DOCS"] == "1" {
+            try generated.write(toFile: Self.path, atomically: true, encoding: .utf8)
+        }
+        let onDisk = (try? String(contentsOfFile: Self.path, encoding: .utf8)) ?? ""
+        #expect(onDisk == generated, "docs/lua-api.md is out of date: run scripts/gen-docs")
+        for name in ["kvm.connect(target [, opts])", "dev:power([d])", "dev.storage:mount(path [, {cdrom=bool}])", "task:wait()"] {
+            #expect(generated.contains("`\(name)`"), "\(name) is documented")
+        }
+    }
+
+    @Test func everyRegisteredFunctionIsDocumented() async throws {
+        let undocumented = try await onLuaThread { () -> [String] in
+            let state = try KVMState()
+            return state.runtime.functionSpecs.filter { $0.documentation.isEmpty && !$0.name.contains("__") && !$0.name.hasPrefix("kvm._") }
+                .map(\.name)
+        }
+        #expect(undocumented.isEmpty, "undocumented: \(undocumented)")
+    }
+}
