@@ -105,10 +105,17 @@ struct ConnectTests {
     func reloginOnce(generation: SimulatorGeneration) async throws {
         try await withDevice(generation) { simulator, client in
             let before = try #require(await client.currentToken())
+            let start = await simulator.state()
             simulator.expireTokens()
             #expect(try await client.gpio.leds().power)
             #expect(await client.loginCount() == 2)
             #expect(await client.currentToken() != before)
+            // The device saw exactly one more login and no failed one.
+            let after = await simulator.state()
+            #expect(after.loginCount == start.loginCount + 1 && after.failedLoginCount == start.failedLoginCount)
+            // The LED read went out twice: 401 first, then with the new cookie.
+            let reads = simulator.requestLog.filter { $0.path.hasPrefix("/api/vm/gpio") && $0.method == "GET" }
+            #expect(reads.map(\.status) == [401, 200])
             // Many concurrent requests after another expiry still log in once.
             simulator.expireTokens()
             try await withThrowingTaskGroup(of: Bool.self) { group in
@@ -116,6 +123,8 @@ struct ConnectTests {
                 for try await on in group { #expect(on) }
             }
             #expect(await client.loginCount() == 3)
+            let final = await simulator.state()
+            #expect(final.loginCount == start.loginCount + 2)
         }
     }
 
@@ -146,12 +155,17 @@ struct ConnectTests {
         }
     }
 
-    @Test("Malformed JSON raises protocol", arguments: bothGenerations)
+    @Test("Malformed JSON and JSON that is not an envelope raise protocol", arguments: bothGenerations)
     func malformedJSON(generation: SimulatorGeneration) async throws {
         try await withDevice(generation) { simulator, client in
             simulator.inject(.malformedJSON(path: "/api/vm/info"))
             let error = await expectError(.protocol) { try await client.info() }
             #expect(error?.path == "/api/vm/info" && error?.status == 200 && error?.device == simulator.baseURL)
+            simulator.inject(.notAnEnvelope(path: "/api/vm/gpio"))
+            let notEnvelope = await expectError(.protocol) { try await client.gpio.leds() }
+            #expect(notEnvelope?.message.contains("envelope") == true)
+            simulator.inject(.notAnEnvelope(path: "/api/vm/info"))
+            await expectError(.protocol) { try await client.request("GET", "/api/vm/info") }
         }
     }
 
@@ -227,6 +241,7 @@ struct ConnectTests {
             await expectError(.unsupported) { try await client.hid.paste("x", layout: .de) }
             let hardware = try await client.hardware()
             #expect(hardware == nil)
+            #expect(!simulator.requestLog.contains { $0.path == "/api/hid/leds" || $0.path == "/api/vm/hostname" || $0.path == "/api/auth/users" })
             // The fault is still pending: the raw request (never version-checked) meets it.
             let raw = await expectError(.api) { try await client.request("GET", "/api/hid/leds") }
             #expect(raw?.status == 500)

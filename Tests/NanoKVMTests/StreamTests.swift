@@ -71,6 +71,23 @@ struct StreamTests {
         }
     }
 
+    @Test("Truncated and garbled parts from the device are skipped; the stream goes on", arguments: bothGenerations)
+    func skippedBySimulator(generation: SimulatorGeneration) async throws {
+        try await withDevice(generation, configure: { $0.fps = 30 }) { simulator, client in
+            var frames: [MJPEGFrame] = []
+            for try await frame in client.stream.mjpeg(MJPEGStreamOptions(stallTimeout: .seconds(5), bufferedFrames: 64)) {
+                frames.append(frame)
+                if frames.count == 2 { simulator.inject(.truncateMJPEGPartAndContinue) }
+                if frames.count == 5 { simulator.inject(.garbleNextMJPEGPart) }
+                if frames.count == 9 { break }
+            }
+            #expect(frames.count == 9)
+            #expect(frames.allSatisfy { isJPEG($0.jpeg) })
+            #expect(frames.last?.skippedParts == 2)
+            #expect(frames.map(\.index) == Array(1...9))
+        }
+    }
+
     @Test("Truncated and garbled parts are skipped and the stream resynchronises (scripted device)")
     func resynchronises() async throws {
         var maker = SyntheticJPEG(seed: 42)

@@ -24,6 +24,10 @@ struct WebSocketTests {
         try await withDevice(generation) { simulator, client in
             let session = try await client.openHIDSession()
             #expect(session.generation == client.generation)
+            // The upgrade carried the cookie and no Origin header (§8.1).
+            let upgrade = try #require(simulator.requestLog.last { $0.path == "/api/ws" })
+            #expect(upgrade.status == 101 && upgrade.hadCookie && upgrade.origin == nil)
+            #expect(await simulator.state().lastWebSocketOrigin == nil)
             // Shift + a, release: the host types "A".
             let first = try await session.send(.keyboard(KeyboardReport(modifiers: 0x02, keys: [0x04])))
             let second = try await session.send(.keyboard(.released))
