@@ -214,6 +214,73 @@ public enum Credentials {
     }
 }
 
+/// Fingerprints of devices' TLS certificates accepted on first use (like ssh's known_hosts):
+/// `$XDG_STATE_HOME/kvmlua/known_hosts`, 0600, one `host:port SHA256 AB:CD:…` line each.
+public enum KnownHosts {
+    public static var path: String? {
+        if let state = KVMConfig.environment("XDG_STATE_HOME") { return state + "/kvmlua/known_hosts" }
+        if let home = KVMConfig.environment("HOME") { return home + "/.local/state/kvmlua/known_hosts" }
+        return nil
+    }
+
+    static func key(_ address: DeviceAddress) -> String { "\(address.host.lowercased()):\(address.port)" }
+
+    static func entries() -> [(key: String, fingerprint: String)] {
+        guard let path, let text = try? readText(path) else { return [] }
+        return text.split(separator: "\n").compactMap { line in
+            let parts = line.split(separator: " ")
+            guard parts.count == 3, parts[1] == "SHA256" else { return nil }
+            return (key: String(parts[0]), fingerprint: String(parts[2]))
+        }
+    }
+
+    public static func fingerprint(for address: DeviceAddress) -> String? {
+        entries().first { $0.key == key(address) }?.fingerprint
+    }
+
+    public static func record(_ fingerprint: String, for address: DeviceAddress) {
+        guard let path, let slash = path.lastIndex(of: "/"), FileSystem.makeDirectories(String(path[..<slash])) else { return }
+        var lines = entries().filter { $0.key != key(address) }.map { "\($0.key) SHA256 \($0.fingerprint)" }
+        lines.append("\(key(address)) SHA256 \(fingerprint)")
+        FileSystem.writePrivateFile(path, Array((lines.joined(separator: "\n") + "\n").utf8))
+    }
+
+    static func readText(_ path: String) throws -> String {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw NanoKVMError(.usage, "cannot read \(path)") }
+        defer { close(fd) }
+        var data: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 8192)
+        while true {
+            let count = read(fd, &buffer, buffer.count)
+            if count < 0, errno == EINTR { continue }
+            if count <= 0 { break }
+            data += buffer[0..<count]
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Asks on the terminal whether to trust a certificate; false without a terminal.
+    static func askToTrust(_ address: DeviceAddress, fingerprint: String) -> Bool {
+        guard isatty(0) != 0 else { return false }
+        let fd = open("/dev/tty", O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        let question = """
+            The certificate of \(address.baseURL) is not signed by an authority this system trusts
+            (a NanoKVM makes its own). Its SHA-256 fingerprint is
+              \(fingerprint)
+            Trust it and remember it for this device? [y/N] 
+            """
+        _ = Array(question.utf8).withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count) }
+        var answer: [UInt8] = []
+        var byte: UInt8 = 0
+        while read(fd, &byte, 1) == 1, byte != UInt8(ascii: "\n") { answer.append(byte) }
+        let text = String(decoding: answer, as: UTF8.self).lowercased()
+        return text == "y" || text == "yes"
+    }
+}
+
 enum FileSystem {
     /// mkdir -p with mode 0700 for what it creates.
     static func makeDirectories(_ path: String) -> Bool {

@@ -110,11 +110,47 @@ enum ConnectBindings {
         return (request, profile)
     }
 
-    static func trust(for request: Request) -> TLSTrust {
-        if request.insecure { return .insecure }
-        if let fingerprint = request.fingerprint { return .pinnedSHA256(fingerprint) }
-        if let ca = request.ca { return .certificateAuthority(pemFile: ca) }
-        return .system
+    /// How to trust the certificate: explicit options first, then a fingerprint accepted
+    /// earlier (known_hosts), else the system's authorities (trust on first use follows).
+    static func trust(for request: Request, address: DeviceAddress) -> (trust: TLSTrust, known: Bool) {
+        if request.insecure { return (.insecure, false) }
+        if let fingerprint = request.fingerprint { return (.pinnedSHA256(fingerprint), false) }
+        if let ca = request.ca { return (.certificateAuthority(pemFile: ca), false) }
+        if address.scheme == .https, let known = KnownHosts.fingerprint(for: address) { return (.pinnedSHA256(known), true) }
+        return (.system, false)
+    }
+
+    /// Connects; for an https device whose certificate no authority vouches for, asks on the
+    /// terminal (once) and records the fingerprint, like ssh. A recorded fingerprint that no
+    /// longer matches is refused with the way out.
+    static func connectTrusting(_ options: ConnectionOptions, knownHost: Bool) async throws(NanoKVMError) -> NanoKVMClient {
+        let failure: NanoKVMError
+        do {
+            return try await NanoKVMClient.connect(options)
+        } catch {
+            failure = error
+        }
+        let address = options.address
+        guard failure.kind == .transport, address.scheme == .https else { throw failure }
+        if knownHost {
+            guard failure.message.contains("fingerprint mismatch") else { throw failure }
+            throw NanoKVMError(
+                .transport,
+                "the certificate of \(address.baseURL) changed since it was trusted (\(failure.message)); if the device was reset or re-keyed, remove its line from \(KnownHosts.path ?? "known_hosts")",
+                device: address.baseURL)
+        }
+        guard case .system = options.trust, CertificateProbe.isCertificateVerificationFailure(failure) else { throw failure }
+        let fingerprint = try await CertificateProbe.fingerprint(of: address, timeout: options.timeout)
+        guard KnownHosts.askToTrust(address, fingerprint: fingerprint) else {
+            throw NanoKVMError(
+                .transport,
+                "the certificate of \(address.baseURL) is not trusted (SHA-256 \(fingerprint)); pin it with {fingerprint=\"\(fingerprint)\"} or a profile's fingerprint, or use --insecure",
+                device: address.baseURL)
+        }
+        KnownHosts.record(fingerprint, for: address)
+        var pinned = options
+        pinned.trust = .pinnedSHA256(fingerprint)
+        return try await NanoKVMClient.connect(pinned)
     }
 
     static func connect(_ call: LuaCall) throws -> LuaReturn {
@@ -136,9 +172,10 @@ enum ConnectBindings {
             password = Credentials.promptPassword(for: user, at: address.baseURL)
             if let password { Secrets.register(password) }
         }
+        let (trust, knownHost) = trust(for: request, address: address)
         let options = ConnectionOptions(
             address: address, username: user, password: password, token: request.token ?? cached,
-            trust: trust(for: request), timeout: .milliseconds(Int64((request.timeout ?? 10) * 1000)),
+            trust: trust, timeout: .milliseconds(Int64((request.timeout ?? 10) * 1000)),
             protocolSelection: request.protocolSelection)
         let fallback = cached != nil && request.token == nil
             ? ConnectionOptions(
@@ -149,7 +186,7 @@ enum ConnectBindings {
                 { () async throws -> DeviceHandle in
                     let client: NanoKVMClient
                     do {
-                        client = try await NanoKVMClient.connect(options)
+                        client = try await connectTrusting(options, knownHost: knownHost)
                     } catch let error as NanoKVMError where error.kind == .auth && fallback != nil {
                         // The cached token was not accepted and there is no password to renew it.
                         Credentials.storeToken(nil, device: address.baseURL, user: user)
@@ -159,7 +196,7 @@ enum ConnectBindings {
                                 "the saved session expired; give a password (opts.password, a profile, or NANOKVM_PASSWORD)",
                                 device: address.baseURL)
                         }
-                        client = try await NanoKVMClient.connect(fallback)
+                        client = try await connectTrusting(fallback, knownHost: knownHost)
                     }
                     if let token = await client.currentToken() {
                         Credentials.storeToken(token, device: client.baseURL, user: user)

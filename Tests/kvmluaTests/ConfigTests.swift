@@ -137,3 +137,88 @@ struct ConfigTests {
         #expect(!history.contains("password"), "the connect line holds a password: not saved")
     }
 }
+
+/// `openssl s_server` with a fresh self-signed certificate on a free port: a TLS peer whose
+/// certificate no authority vouches for, as a NanoKVM's.
+private final class SelfSignedServer {
+    let port: Int
+    let fingerprint: String
+    let process: Process
+    let directory: String
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("kvmlua-tls-" + UUID().uuidString).path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let make = Process()
+        make.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        make.arguments = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", directory + "/key.pem",
+                          "-out", directory + "/cert.pem", "-days", "2", "-subj", "/CN=nanokvm"]
+        make.standardError = FileHandle.nullDevice
+        try make.run()
+        make.waitUntilExit()
+        let der = Process()
+        der.executableURL = URL(fileURLWithPath: "/bin/sh")
+        der.arguments = ["-c", "openssl x509 -in '\(directory)/cert.pem' -outform DER | sha256sum"]
+        let pipe = Pipe()
+        der.standardOutput = pipe
+        try der.run()
+        der.waitUntilExit()
+        let hex = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).prefix(64).uppercased()
+        fingerprint = stride(from: 0, to: 64, by: 2).map { i in
+            String(hex[hex.index(hex.startIndex, offsetBy: i)..<hex.index(hex.startIndex, offsetBy: i + 2)])
+        }.joined(separator: ":")
+        port = 20_000 + Int.random(in: 0..<20_000)
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        process.arguments = ["s_server", "-accept", String(port), "-cert", directory + "/cert.pem", "-key", directory + "/key.pem", "-quiet"]
+        process.standardInput = Pipe()
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        Thread.sleep(forTimeInterval: 0.5)
+    }
+
+    deinit {
+        process.terminate()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+@Suite("TLS trust on first use (known_hosts)", .tags(.kvmluaAddition), .serialized)
+struct KnownHostsTests {
+    @Test("an untrusted certificate: refused with its fingerprint without a terminal; asked, recorded and pinned on one; a changed one refused")
+    func trustOnFirstUse() async throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl") else {
+            Issue.record("openssl is not installed (scripts/setup --test installs it)")
+            return
+        }
+        let server = try SelfSignedServer()
+        let box = try Sandbox()
+        let runner = Runner(binary: .underTest, box: box)
+        let url = "https://127.0.0.1:\(server.port)"
+        let connect = "kvm.connect('\(url)', {password='x', timeout=1})"
+
+        let refused = try await runner.run(["-e", connect])
+        #expect(refused.status == .exited(1))
+        #expect(refused.stderr.contains("is not trusted (SHA-256 \(server.fingerprint))"), "\(refused.stderr)")
+
+        let s = try runner.pty(["-e", connect])
+        _ = try await s.expect("[y/N]", timeout: 10)
+        s.send("y\r")
+        _ = try await s.waitExit(timeout: 10)
+        let knownHosts = box.state + "/kvmlua/known_hosts"
+        let recorded = try String(contentsOfFile: knownHosts, encoding: .utf8)
+        #expect(recorded == "127.0.0.1:\(server.port) SHA256 \(server.fingerprint)\n")
+        #expect(try mode(of: knownHosts) == 0o600)
+
+        // From now on the pin is used: TLS passes, so the failure is the (non-)device's answer.
+        let pinned = try await runner.run(["-e", connect])
+        #expect(!pinned.stderr.contains("not trusted") && !pinned.stderr.contains("changed"), "\(pinned.stderr)")
+
+        try "127.0.0.1:\(server.port) SHA256 \(String(repeating: "00:", count: 31))00\n".write(
+            toFile: knownHosts, atomically: true, encoding: .utf8)
+        let changed = try await runner.run(["-e", connect])
+        #expect(changed.stderr.contains("changed since it was trusted"), "\(changed.stderr)")
+        #expect(changed.stderr.contains(knownHosts))
+    }
+}
