@@ -99,10 +99,10 @@ struct WebSocketTests {
 
     @Test("Heartbeats keep the session alive past the device's read deadline")
     func heartbeat() async throws {
-        try await withDevice(.current, configure: { $0.heartbeatDeadline = .milliseconds(600) }) { _, client in
-            let kept = try await client.openHIDSession(HIDSessionOptions(heartbeatInterval: .milliseconds(150)))
+        try await withDevice(.current, configure: { $0.heartbeatDeadline = .milliseconds(1000) }) { _, client in
+            let kept = try await client.openHIDSession(HIDSessionOptions(heartbeatInterval: .milliseconds(100)))
             let silent = try await client.openHIDSession(HIDSessionOptions(heartbeatInterval: .zero))
-            try await Task.sleep(for: .milliseconds(1500))
+            try await Task.sleep(for: .milliseconds(2500))
             #expect(kept.isOpen)
             #expect(!silent.isOpen)
             // Dropped without a close frame: reported as a transport failure.
