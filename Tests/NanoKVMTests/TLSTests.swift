@@ -192,3 +192,31 @@ struct ScriptedAnswerTests {
         await device.stop()
     }
 }
+
+@Suite("Version fallback by route probing")
+struct ProbeTests {
+    @Test("An unreadable version (fallback 1.0.0) is estimated from which routes exist")
+    func probing() async throws {
+        let device = try await ScriptedDevice.start { request in
+            switch request.path {
+            case "/api/vm/info":
+                return ScriptedDevice.envelope(#"{"ip":"10.0.0.8","mdns":"","image":"","application":"1.0.0","deviceKey":""}"#)
+            case "/api/hid/leds", "/api/auth/users":
+                return ScriptedDevice.answer(status: "404 Not Found", contentType: "text/plain", body: Array("404 page not found".utf8))
+            default:
+                // Every other probed route exists (answers 401 without a cookie).
+                return ScriptedDevice.answer(status: "401 Unauthorized", body: Array(#""unauthorized""#.utf8))
+            }
+        }
+        let client = try await NanoKVMClient.connect(ConnectionOptions(url: "http://127.0.0.1:\(device.port)"))
+        #expect(client.version == "1.0.0")
+        #expect(client.profile.version == FirmwareVersion(2, 4, 1))
+        #expect(client.generation == .current)
+        #expect(client.deviceInfo.ips == ["10.0.0.8"])
+        let probes = device.requests.map(\.path)
+        #expect(probes.contains("/api/hid/leds") && probes.contains("/api/network/dns"))
+        #expect(!probes.contains("/api/hid/shortcuts"))
+        await client.close()
+        await device.stop()
+    }
+}
