@@ -27,6 +27,18 @@ let usage = """
       --help                show this text
     """
 
+/// SIGINT and SIGTERM are blocked in every thread (set before any thread starts, so all
+/// inherit it) and taken synchronously by one waiting thread, which stops the server cleanly.
+func blockedStopSignals() -> sigset_t {
+    var set = sigset_t()
+    sigemptyset(&set)
+    sigaddset(&set, SIGINT)
+    sigaddset(&set, SIGTERM)
+    return set
+}
+var stopSignals = blockedStopSignals()
+pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
+
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data("nanokvm-sim: \(message)\n".utf8))
     exit(2)
@@ -132,22 +144,14 @@ if let message = startupError.text {
 FileHandle.standardOutput.write(Data(
     "nanokvm-sim: \(configuration.generation.rawValue) NanoKVM (application \(configuration.effectiveApplicationVersion)) at \(simulator.baseURL)\n".utf8))
 
-signal(SIGINT, SIG_IGN)
-signal(SIGTERM, SIG_IGN)
-let signalQueue = DispatchQueue(label: "nanokvm-sim.signals")
-var signalSources: [DispatchSourceSignal] = []
-for number in [SIGINT, SIGTERM] {
-    let source = DispatchSource.makeSignalSource(signal: number, queue: signalQueue)
-    source.setEventHandler {
-        let done = DispatchSemaphore(value: 0)
-        Task {
-            await simulator.stop()
-            done.signal()
-        }
-        _ = done.wait(timeout: .now() + 3)
-        exit(0)
-    }
-    source.resume()
-    signalSources.append(source)
+// The main thread waits for SIGINT/SIGTERM itself (not dispatchMain(), whose signal thread
+// would unblock them and let the default action kill the process uncleanly).
+var received: Int32 = 0
+sigwait(&stopSignals, &received)
+let stopped = DispatchSemaphore(value: 0)
+Task.detached {
+    await simulator.stop()
+    stopped.signal()
 }
-dispatchMain()
+_ = stopped.wait(timeout: .now() + 3)
+exit(0)
