@@ -216,6 +216,11 @@ public struct LuaTableArgument {
     /// Absolute stack index of the table.
     public let index: Int32
 
+    public init(call: LuaCall, index: Int32) {
+        self.call = call
+        self.index = lua_absindex(call.L, index)
+    }
+
     var L: OpaquePointer { call.L }
 
     func fieldError(_ name: String, _ expected: String) -> LuaUsageError {
