@@ -26,6 +26,7 @@ let package = Package(
         .systemLibrary(name: "CReadline", providers: [.apt(["libreadline-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // The few C functions that must be real C: the lua_CFunction trampoline (a Lua
         // error or yield must never longjmp across Swift frames) and the SIGINT handler.
         .target(name: "CLuaRuntime", dependencies: ["CLua"]),
@@ -34,7 +35,7 @@ let package = Package(
         .target(
             name: "NanoKVM",
             dependencies: [
-                "COpenSSL",
+                "COpenSSL", "CTurboJPEG", "CZlib",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -63,6 +64,8 @@ let package = Package(
         .executableTarget(name: "nanokvm-sim", dependencies: ["NanoKVMSimulator"]),
         // MJPEG parser throughput next to memchr (release build; see the file's header).
         .executableTarget(name: "MJPEGBenchmark", dependencies: ["NanoKVM"], path: "Benchmarks/MJPEGBenchmark"),
+        // Screen soak: streams from a simulator for minutes and reports resident memory growth.
+        .executableTarget(name: "ScreenSoak", dependencies: ["NanoKVM", "NanoKVMSimulator"], path: "Benchmarks/ScreenSoak"),
 
         // Swift <-> Lua values, functions, userdata, errors and the coroutine scheduler.
         .target(name: "LuaBridge", dependencies: ["CLua", "CLuaRuntime"]),

@@ -22,6 +22,8 @@ public final class NanoKVMClient: Sendable {
     let transport: HTTPTransport
     let session: Session
     let state = Mutex(ClientState())
+    /// The shared MJPEG stream behind `frames` (FrameSource.swift).
+    let frameHub = FrameHub()
 
     struct ClientState {
         /// Frame detection as this client last set it (firmware ≥2.2.3 cannot report it).
