@@ -84,6 +84,17 @@ t.run {
     t.eq(dev:sim_state().stream.fps, 30, "fps via dev.stream")
   end,
 
+  screenshot = function()
+    dev:power_on{timeout = 5}
+    local frame = dev:screenshot()
+    t.eq(frame.width, 1280, "width")
+    t.eq(frame.height, 720, "height")
+    t.ok(frame.size > 1000, "size")
+    t.eq(frame:jpeg():sub(1, 2), "\255\216", "JPEG start of image")
+    t.raises("usage", dev.screenshot, dev, "shot.gif")
+    t.raises("usage", dev.screenshot, dev, {})
+  end,
+
   keyboard_leds = function()
     local leds = newer(function() return dev:keyboard_leds() end)
     if not legacy then t.eq(leds.caps, false, "caps") end

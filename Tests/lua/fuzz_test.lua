@@ -8,8 +8,9 @@ local values = { "nil", 0, -1, 0.001, 0/0, math.huge, -math.huge, "", "x", strin
                  {}, { 1, 2 }, { x = {} }, type, coroutine.create(type), io.stdout, kvm.json.null, dev }
 local function arg(v) if v == "nil" then return nil end return v end
 
--- Ends a connection or changes how the rest runs: tested elsewhere.
-local skip = { ["dev:close"] = true, ["dev:logout"] = true, ["kvm.sim"] = true, ["dev.system:reboot"] = true,
+-- Ends a connection or changes how the rest runs: tested elsewhere. (dev:screenshot waits
+-- for a frame, and there is none once a fuzzed call has switched the simulated host off.)
+local skip = { ["dev:screenshot"] = true, ["dev:close"] = true, ["dev:logout"] = true, ["kvm.sim"] = true, ["dev.system:reboot"] = true,
                ["dev.system:set_tls"] = true, ["dev.hid:set_mode"] = true, ["dev.system:update"] = true }
 
 local functions = {}
@@ -48,6 +49,7 @@ t.run {
           if not ok then
             errors = errors + 1
             local kind = getmetatable(err) == kvm.Error and err.kind or type(err)
+            if kind == "timeout" then io.stderr:write("timed out: ", name, "\n") end
             kinds[kind] = (kinds[kind] or 0) + 1
           end
         end
