@@ -15,6 +15,7 @@ public enum KVMModule {
         TaskBindings.registerTaskType(in: runtime)
         DeviceBindings.register(in: runtime)
         ScreenBindings.register(in: runtime)
+        MacroBindings.register(in: runtime)
 
         lua_createtable(L, 0, 16)
         let kvm = lua_gettop(L)
@@ -32,6 +33,9 @@ public enum KVMModule {
 
         JSONBindings.pushModule(in: runtime)
         stack.setRawField(kvm, "json")
+
+        MacroBindings.pushModule(in: runtime)
+        stack.setRawField(kvm, "macro")
 
         // Keep the module reachable for the Lua-written parts below and for `require`.
         lua_pushvalue(L, kvm)

@@ -16,7 +16,8 @@ extension LuaRuntime {
     public func registerType<T: AnyObject>(
         _ type: T.Type, name: String, methods: [LuaFunctionSpec],
         properties: [String: LuaPropertyGetter<T>] = [:],
-        tostring: ((T) -> String)? = nil
+        tostring: ((T) -> String)? = nil,
+        length: ((T) -> Int)? = nil
     ) {
         typeNames[ObjectIdentifier(type)] = name
         let stack = LuaStack(L)
@@ -68,6 +69,14 @@ extension LuaRuntime {
             })
             push(function: tostringSpec, documented: false)
             stack.setRawField(metatable, "__tostring")
+        }
+        if let length {
+            let lengthSpec = LuaFunctionSpec("\(name).__len", "", body: { call in
+                guard let object = call.runtime.object(at: 1, on: call.L, as: T.self) else { return call.returning(.int(0)) }
+                return call.returning(.int(length(object)))
+            })
+            push(function: lengthSpec, documented: false)
+            stack.setRawField(metatable, "__len")
         }
         kvm_lua_pop(L, 1)
     }

@@ -1,0 +1,144 @@
+import CLua
+import LuaBridge
+import NanoKVM
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The Lua `Macro`: timed keyboard/mouse steps (../shared/lua-api.md, "Macros").
+final class MacroHandle: LuaSendableObject {
+    let macro: Macro
+    init(_ macro: Macro) { self.macro = macro }
+    static let typeName = "kvm.Macro"
+}
+
+enum MacroBindings {
+    static func register(in runtime: LuaRuntime) {
+        var b = MethodBuilder<MacroHandle>(typeName: MacroHandle.typeName, prefix: "macro:")
+        b.add("save", args: "path", "Writes the macro as a `.kvm-macro` file (one step per line; reading it back gives the same macro).") { call, m in
+            let path = try call.string(2)
+            try Sandbox.checkWrite(path)
+            try ScreenBindings.writeFile(Array(m.macro.text().utf8), path)
+            return .none
+        }
+        b.add("duration", returns: "number", "Seconds from the start to the last step.") { call, m in
+            call.returning(.number(m.macro.duration))
+        }
+        b.add("text", returns: "string", "The `.kvm-macro` text of the macro.") { call, m in
+            call.returning(.string(m.macro.text()))
+        }
+        b.add(
+            "steps", returns: "table",
+            "The steps as a list of `{time=, action=, ...}` tables (`action` is the step's keyword; `spec`, `text`, `x`, `y`, `dx`, `dy`, `button` or `notches` as it needs)."
+        ) { call, m in
+            call.returning(.array(m.macro.steps.map { step in stepData(step.offset, step.action) }))
+        }
+        runtime.registerType(
+            MacroHandle.self, name: MacroHandle.typeName, methods: b.specs + extraMethods,
+            tostring: { "kvm.Macro (\($0.macro.steps.count) steps, \(ConcurrencyBindings.formatSeconds($0.macro.duration)) s)" },
+            length: { $0.macro.steps.count })
+    }
+
+    /// Methods added by later parts (playing needs the keyboard layer).
+    nonisolated(unsafe) static var extraMethods: [LuaFunctionSpec] = []
+
+    static func stepData(_ offset: Double, _ action: MacroAction) -> LuaData {
+        var fields: [(key: LuaData, value: LuaData)] = [
+            (key: .string("time"), value: .number(offset)), (key: .string("action"), value: .string(action.keyword)),
+        ]
+        func add(_ key: String, _ value: LuaData) { fields.append((key: .string(key), value: value)) }
+        switch action {
+        case .keyDown(let spec), .keyUp(let spec), .key(let spec): add("spec", .string(spec))
+        case .type(let text): add("text", .string(text))
+        case .move(let x, let y):
+            add("x", .number(x))
+            add("y", .number(y))
+        case .moveBy(let dx, let dy):
+            add("dx", .int(dx))
+            add("dy", .int(dy))
+        case .mouseDown(let button), .mouseUp(let button): add("button", .string(button))
+        case .scroll(let notches): add("notches", .int(notches))
+        }
+        return .table(fields)
+    }
+
+    /// Checks key specs while reading a macro (set by the keyboard layer).
+    nonisolated(unsafe) static var keySpecCheck: MacroKeySpecCheck?
+
+    static func readFile(_ path: String) throws(NanoKVMError) -> String {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw NanoKVMError(.usage, "cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var data: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = read(fd, &buffer, buffer.count)
+            if count < 0, errno == EINTR { continue }
+            if count < 0 { throw NanoKVMError(.usage, "cannot read \(path): \(String(cString: strerror(errno)))") }
+            if count == 0 { break }
+            data += buffer[0..<count]
+            guard data.count <= 64 << 20 else { throw NanoKVMError(.usage, "\(path) is too large for a macro") }
+        }
+        guard let text = String(validating: data, as: UTF8.self) else { throw NanoKVMError(.usage, "\(path) is not UTF-8 text") }
+        return text
+    }
+
+    /// Reads a macro file by its kind: `.json` (PiKVM recorder), `.txt`/`.ducky` (DuckyScript),
+    /// anything else `.kvm-macro`.
+    static func load(_ path: String) throws(NanoKVMError) -> Macro {
+        let text = try readFile(path)
+        let lower = path.lowercased()
+        if lower.hasSuffix(".json") { return try Macro.importPiKVM(text, name: path) }
+        if lower.hasSuffix(".txt") || lower.hasSuffix(".ducky") { return try Macro.importDuckyScript(text, name: path) }
+        return try Macro.parse(text, name: path, checkKey: keySpecCheck)
+    }
+
+    static var functions: [LuaFunctionSpec] {
+        [
+            LuaFunctionSpec(
+                "kvm.macro.parse", signature: "kvm.macro.parse(text)", returns: "Macro",
+                """
+                Reads `.kvm-macro` text: one step per line, `<offset seconds> <step>` where step is
+                `key_down <spec>`, `key_up <spec>`, `key <spec>`, `type "<text>"` (JSON string escapes),
+                `move <x> <y>` (fractions), `move_by <dx> <dy>`, `mouse_down <button>`, `mouse_up <button>`
+                or `scroll <notches>`; `#` starts a comment. A bad line raises `usage` naming its number.
+                """,
+                body: { call in
+                    let text = try call.string(1)
+                    return call.returning(object: MacroHandle(try Macro.parse(text, checkKey: keySpecCheck)))
+                }),
+            LuaFunctionSpec(
+                "kvm.macro.load", signature: "kvm.macro.load(path)", returns: "Macro",
+                "Reads a macro file: `.kvm-macro` text, a PiKVM recorder export (`.json`), or DuckyScript (`.txt`, `.ducky`).",
+                body: { call in
+                    let path = try call.string(1)
+                    return call.returning(object: MacroHandle(try load(path)))
+                }),
+            LuaFunctionSpec(
+                "kvm.macro.import_pikvm", signature: "kvm.macro.import_pikvm(json)", returns: "Macro",
+                "Converts the text of a PiKVM web recorder export (`script.json`); what has no keyboard/mouse equivalent (ATX, GPIO, random delays) raises `usage` naming it.",
+                body: { call in
+                    let text = try call.string(1)
+                    return call.returning(object: MacroHandle(try Macro.importPiKVM(text)))
+                }),
+            LuaFunctionSpec(
+                "kvm.macro.import_ducky", signature: "kvm.macro.import_ducky(text [, opts])", returns: "Macro",
+                "Converts DuckyScript 1.0 text (REM, DELAY, DEFAULT_DELAY, STRING, STRINGLN, REPEAT, keys and combinations); `opts.key_delay` (default 0.02) spaces the keystrokes. DuckyScript 3 constructs raise `usage` naming the line.",
+                body: { call in
+                    let text = try call.string(1)
+                    let delay = try call.optionalTable(2)?.number("key_delay") ?? 0.02
+                    guard delay >= 0, delay.isFinite else { throw call.argumentError(2, "field 'key_delay' must be >= 0") }
+                    return call.returning(object: MacroHandle(try Macro.importDuckyScript(text, keyDelay: delay)))
+                }),
+        ]
+    }
+
+    /// Pushes the `kvm.macro` table.
+    static func pushModule(in runtime: LuaRuntime) {
+        lua_createtable(runtime.L, 0, 8)
+        runtime.register(functions + extraFunctions, inTableAt: -1)
+    }
+
+    nonisolated(unsafe) static var extraFunctions: [LuaFunctionSpec] = []
+}
