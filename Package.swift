@@ -65,7 +65,7 @@ let package = Package(
         // MJPEG parser throughput next to memchr (release build; see the file's header).
         .executableTarget(name: "MJPEGBenchmark", dependencies: ["NanoKVM"], path: "Benchmarks/MJPEGBenchmark"),
         // Screen soak: streams from a simulator for minutes and reports resident memory growth.
-        .executableTarget(name: "ScreenSoak", dependencies: ["NanoKVM", "NanoKVMSimulator"], path: "Benchmarks/ScreenSoak"),
+        .executableTarget(name: "ScreenSoak", dependencies: ["NanoKVM"], path: "Benchmarks/ScreenSoak"),
 
         // Swift <-> Lua values, functions, userdata, errors and the coroutine scheduler.
         .target(name: "LuaBridge", dependencies: ["CLua", "CLuaRuntime"]),

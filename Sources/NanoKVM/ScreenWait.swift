@@ -32,8 +32,9 @@ extension FrameSource {
         while true {
             switch try await subscription.receive(until: deadline) {
             case .frame(let frame):
-                guard let difference = try? frame.diff(reference, area: area) else { continue }
-                if difference > threshold { return frame }
+                if let difference = try? frame.diff(reference, area: area), difference > threshold { return frame }
+                // A frame is always waiting when comparing is slower than the stream.
+                if MonotonicClock.now() >= deadline { throw unchanged(timeout) }
             case .timedOut:
                 throw unchanged(timeout)
             case .ended:
@@ -71,6 +72,7 @@ extension FrameSource {
                     if difference > threshold {
                         reference = frame
                         stillSince = frame.time
+                        if MonotonicClock.now() >= deadline { throw stillTimeout(timeout) }
                         continue
                     }
                 } else {
