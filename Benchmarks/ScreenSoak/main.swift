@@ -104,6 +104,27 @@ let exitCode: Int32 = await {
         return 1
     }
     let frames = client.frames
+    // Cost of the pixel operations on this machine (release), before the soak.
+    do {
+        let a = try await frames.screenshot()
+        try await client.hid.paste("timing")
+        let b = try await frames.waitChange(timeout: .seconds(5))
+        func time(_ label: String, _ runs: Int, _ body: () throws -> Void) rethrows {
+            let t0 = MonotonicClock.now()
+            for _ in 0..<runs { try body() }
+            print("\(label): \(Double(Int((MonotonicClock.now() - t0) / Double(runs) * 100_000)) / 100) ms")
+        }
+        let jpeg = a.receivedJPEG ?? []
+        try time("decode \(a.width)x\(a.height) JPEG (\(jpeg.count) bytes)", 50) { _ = try JPEGCodec.decode(jpeg) }
+        _ = try a.pixels()
+        _ = try b.pixels()
+        try time("diff (decoded frames)", 50) { _ = try b.diff(a) }
+        try time("diff with decoding both", 20) { _ = try Frame(jpeg: jpeg).diff(Frame(jpeg: b.receivedJPEG ?? [])) }
+        try time("PNG encode", 5) { _ = try a.png() }
+        try time("terminal preview 120 columns", 20) { _ = try TerminalPreview.render(a, columns: 120) }
+    } catch {
+        printError("timing: \(error)")
+    }
     let start = MonotonicClock.now()
     func running() -> Bool { MonotonicClock.now() - start < total }
 

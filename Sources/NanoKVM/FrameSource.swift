@@ -76,7 +76,7 @@ public struct FrameSource: Sendable {
         let grace = min(MonotonicClock.now() + 1, deadline)
         switch try await subscription.receive(until: grace) {
         case .frame(let frame): return (frame, true)
-        case .ended: throw streamEnded()
+        case .ended, .busy: throw streamEnded()
         case .timedOut: break
         }
         // Nothing for a second: a static screen under frame detection, or no signal.
@@ -84,7 +84,7 @@ public struct FrameSource: Sendable {
         if let latest { return (latest, false) }
         switch try await subscription.receive(until: deadline) {
         case .frame(let frame): return (frame, true)
-        case .ended: throw streamEnded()
+        case .ended, .busy: throw streamEnded()
         case .timedOut: throw noFrame(deadline: deadline)
         }
     }
@@ -133,6 +133,8 @@ public final class FrameSubscription: Sendable, AsyncSequence {
         case frame(Frame)
         case timedOut
         case ended
+        /// Another task is already waiting on this subscription.
+        case busy
     }
 
     private enum End {
@@ -191,7 +193,7 @@ public final class FrameSubscription: Sendable, AsyncSequence {
         let deadline = timeout.map { MonotonicClock.now() + $0.seconds }
         switch try await receive(until: deadline) {
         case .frame(let frame): return frame
-        case .ended: return nil
+        case .ended, .busy: return nil
         case .timedOut:
             throw NanoKVMError(
                 .timeout, "no video frame within \(TransportErrors.formatSeconds(timeout ?? .zero))", method: "GET",
@@ -275,6 +277,7 @@ public final class FrameSubscription: Sendable, AsyncSequence {
                     }
                     if Task.isCancelled { return .timedOut }  // turned into `cancelled` below
                     if let deadline, deadline <= MonotonicClock.now() { return .timedOut }
+                    if s.waiter != nil { return .busy }
                     s.waiter = Waiter(id: id, continuation: continuation, timer: nil)
                     return nil
                 }
@@ -305,6 +308,9 @@ public final class FrameSubscription: Sendable, AsyncSequence {
             return outcome
         }
         if Task.isCancelled { throw Self.cancelled }
+        if case .busy = outcome {
+            throw NanoKVMError(.usage, "another task is already waiting for a frame from this iterator")
+        }
         if case .ended = outcome, case .failed(let error) = state.withLock({ $0.end }) { throw error }
         return outcome
     }

@@ -58,6 +58,7 @@ extension FrameSource {
         }
         var ffmpeg: String?
         var aviPath = path
+        let existed = access(path, F_OK) == 0
         if type == .mp4 {
             guard let found = ExternalProcess.find("ffmpeg") else {
                 throw NanoKVMError(
@@ -72,7 +73,13 @@ extension FrameSource {
 
         let subscription = try subscribe(bufferedFrames: 512)
         defer { subscription.close() }
-        let first = try await currentFrame(subscription, deadline: MonotonicClock.now() + 10)
+        let first: (frame: Frame, fresh: Bool)
+        do {
+            first = try await currentFrame(subscription, deadline: MonotonicClock.now() + 10)
+        } catch {
+            if ffmpeg == nil && !existed { unlink(path) }  // nothing recorded: leave no empty file
+            throw error
+        }
         let start = first.fresh ? first.frame.time : MonotonicClock.now()
         let stopAt = seconds.map { start + $0 }
         let writer = try AVIWriter(path: aviPath, width: first.frame.width, height: first.frame.height)
@@ -104,7 +111,7 @@ extension FrameSource {
                         break recording
                     }
                     throw noFrame(deadline: deadline)
-                case .ended:
+                case .ended, .busy:
                     throw streamEnded()
                 }
             }

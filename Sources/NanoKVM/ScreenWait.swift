@@ -37,7 +37,7 @@ extension FrameSource {
                 if MonotonicClock.now() >= deadline { throw unchanged(timeout) }
             case .timedOut:
                 throw unchanged(timeout)
-            case .ended:
+            case .ended, .busy:
                 throw streamEnded()
             }
         }
@@ -84,7 +84,7 @@ extension FrameSource {
             case .timedOut:
                 if MonotonicClock.now() >= stillEnd - 0.001 && stillEnd <= deadline + 0.001 { return newest }
                 throw stillTimeout(timeout)
-            case .ended:
+            case .ended, .busy:
                 throw streamEnded()
             }
         }

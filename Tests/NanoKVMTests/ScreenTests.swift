@@ -354,6 +354,25 @@ struct ScreenTests {
         }
     }
 
+    @Test("A resolution change mid-stream is a change; frames carry their new size")
+    func resolutionChange() async throws {
+        try await withDevice(.current) { _, client in
+            let before = try await client.frames.screenshot()
+            #expect(before.width == 1280)
+            let switching = Task {
+                try await Task.sleep(for: .milliseconds(300))
+                try await client.screen.setResolution(480)
+            }
+            let changed = try await client.frames.waitChange(timeout: .seconds(5))
+            try await switching.value
+            #expect(changed.width == 640 && changed.height == 480)
+            #expect(try changed.diff(before) == 1)
+            let after = try await client.frames.screenshot()
+            #expect(after.width == 640)
+            _ = try after.pixels()
+        }
+    }
+
     @Test("No frames at all (host off) raise timeout, not a hang")
     func hostOff() async throws {
         try await withDevice(.current, configure: { $0.hostPoweredOn = false }) { _, client in
@@ -361,6 +380,14 @@ struct ScreenTests {
             let error = await expectError(.timeout) { try await client.frames.screenshot(timeout: .seconds(1.5)) }
             #expect(error?.message.contains("HDMI") == true)
             #expect(Date().timeIntervalSince(start) < 3)
+            // One iterator, two tasks waiting on it: the second is refused, the first times out.
+            let subscription = try client.frames.subscribe()
+            let waiting = Task { try await subscription.next(timeout: .seconds(1.5)) }
+            try await Task.sleep(for: .milliseconds(300))
+            await expectError(.usage) { try await subscription.next(timeout: .seconds(1)) }
+            await expectError(.timeout) { try await waiting.value }
+            subscription.close()
+            #expect(try await subscription.next() == nil)
         }
     }
 
