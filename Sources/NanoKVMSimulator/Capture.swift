@@ -9,16 +9,13 @@ import Synchronization
 /// Draws the console into RGB pixels.
 enum ScreenRenderer {
     static let foreground: (UInt8, UInt8, UInt8) = (0xD0, 0xD0, 0xD0)
-    static let background: (UInt8, UInt8, UInt8) = (0x10, 0x10, 0x18)
+    /// A grey background: one byte value for all channels, so the buffer is a single memset
+    /// (debug builds run the simulator in every test; per-pixel loops there are slow).
+    static let backgroundLevel: UInt8 = 0x12
 
     static func render(console: TextConsole, pointer: (x: Int, y: Int), width: Int, height: Int) -> [UInt8] {
-        var pixels = [UInt8](repeating: 0, count: width * height * 3)
+        var pixels = [UInt8](repeating: backgroundLevel, count: width * height * 3)
         pixels.withUnsafeMutableBufferPointer { buffer in
-            var i = 0
-            while i < buffer.count {
-                buffer[i] = background.0; buffer[i + 1] = background.1; buffer[i + 2] = background.2
-                i += 3
-            }
             for (row, line) in console.lines.enumerated() {
                 for (column, character) in line.enumerated() where character != " " {
                     let code = character.asciiValue ?? UInt8(ascii: "?")
@@ -165,6 +162,8 @@ final class CaptureLoop: Sendable {
     let host: VirtualHost
     /// Latest capture result per the device's codes (0 frame, 5 unchanged, −1 no image).
     let lastResult = Mutex<Int?>(nil)
+    /// Frames handed to viewers since start (each tick that delivered counts once).
+    let framesDelivered = Mutex(0)
     let onResult: @Sendable (Int) -> Void
 
     init(host: VirtualHost, fps: Int, onResult: @escaping @Sendable (Int) -> Void) {
@@ -183,7 +182,7 @@ final class CaptureLoop: Sendable {
             v.next += 1
             v.continuations[id] = continuation
             if v.task == nil {
-                v.task = Task { [weak self] in await self?.run() }
+                v.task = Task(executorPreference: SimulatorExecutor.shared) { [weak self] in await self?.run() }
             }
             return id
         }
@@ -258,7 +257,9 @@ final class CaptureLoop: Sendable {
                 // A viewer may have subscribed between the check and the reset.
                 if viewerCount > 0 {
                     viewers.withLock { v in
-                        if v.task == nil { v.task = Task { [weak self] in await self?.run() } }
+                        if v.task == nil {
+                            v.task = Task(executorPreference: SimulatorExecutor.shared) { [weak self] in await self?.run() }
+                        }
                     }
                 }
                 return
@@ -284,6 +285,7 @@ final class CaptureLoop: Sendable {
             return
         }
         report(0)
+        framesDelivered.withLock { $0 += 1 }
         let continuations = viewers.withLock { Array($0.continuations.values) }
         for continuation in continuations { continuation.yield(frame) }
     }

@@ -303,7 +303,7 @@ final class SimHTTPServer: Sendable {
             }
         }
         let boundPort = serverChannel.channel.localAddress?.port ?? port
-        let task = Task { [weak self] in
+        let task = Task(executorPreference: SimulatorExecutor.shared) { [weak self] in
             do {
                 try await serverChannel.executeThenClose { inbound in
                     await withDiscardingTaskGroup { group in
@@ -537,9 +537,24 @@ final class SimHTTPServer: Sendable {
             let writer = StreamWriter(
                 outbound: outbound, head: headText(response, extra: extra, version: request.version), channel: channel,
                 chunked: chunked)
-            do {
-                try await stream(writer)
-            } catch {
+            // The stream runs until it ends or the client goes away: NIO closes the channel when
+            // it reads the client's EOF (as Go's request context ends), which cancels the stream.
+            // (Reading the input here instead would need cancelling a pending read.)
+            let streamTask = Task(executorPreference: SimulatorExecutor.shared) { () -> Bool in
+                do {
+                    try await stream(writer)
+                    return true
+                } catch {
+                    return false
+                }
+            }
+            channel.closeFuture.whenComplete { _ in streamTask.cancel() }
+            let completed = await withTaskCancellationHandler {
+                await streamTask.value
+            } onCancel: {
+                streamTask.cancel()
+            }
+            guard completed else {
                 // Ended abnormally (client gone, fault): close without the terminating chunk.
                 return false
             }
@@ -547,7 +562,8 @@ final class SimHTTPServer: Sendable {
                 try await outbound.write(ByteBuffer(bytes: headText(response, extra: extra, version: request.version)))
             }
             if chunked { try await outbound.write(ByteBuffer(string: "0\r\n\r\n")) }
-            return keepAlive
+            _ = keepAlive
+            return false
         }
         let noBody = response.status == .noContent || response.status == .notModified || (100..<200).contains(response.status.code)
         if !noBody, !response.headers.contains(where: { $0.0.lowercased() == "content-length" }) {

@@ -172,7 +172,7 @@ extension Device {
             if pause {
                 let seconds = 20 * configuration.timeScale
                 capture.settings.withLock { $0.detectPausedUntil = .now + .milliseconds(seconds * 1000) }
-                Task { [weak self] in
+                Task(executorPreference: SimulatorExecutor.shared) { [weak self] in
                     try? await Task.sleep(for: .milliseconds(seconds * 1000))
                     self?.state.withLock { s in
                         if s.legacyDetectPaused {

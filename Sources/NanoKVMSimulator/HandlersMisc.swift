@@ -378,7 +378,7 @@ extension Device {
             return false
         }
         if busy { return fail(-1, "download in progress") }
-        Task { [weak self] in
+        Task(executorPreference: SimulatorExecutor.shared) { [weak self] in
             try? await Task.sleep(for: .milliseconds(200))
             self?.state.withLock { s in
                 if s.downloadStatus.status == "in_progress" { s.downloadStatus = ("failed", file, "") }

@@ -366,7 +366,7 @@ extension Device {
     /// The device restarts (reboot, HID mode change): open connections drop and every token
     /// is invalid afterwards (new JWT secret).
     func scheduleDeviceRestart(after milliseconds: Double) {
-        Task { [weak self] in
+        Task(executorPreference: SimulatorExecutor.shared) { [weak self] in
             guard let self else { return }
             await self.deviceDelay(milliseconds: milliseconds)
             self.rotateSecret()

@@ -85,7 +85,7 @@ extension Device {
     func startJiggler() {
         jigglerTasks.withLock { tasks in
             guard tasks[ObjectIdentifier(self)] == nil else { return }
-            tasks[ObjectIdentifier(self)] = Task { [weak self] in
+            tasks[ObjectIdentifier(self)] = Task(executorPreference: SimulatorExecutor.shared) { [weak self] in
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .milliseconds(100))
                     guard let self else { return }

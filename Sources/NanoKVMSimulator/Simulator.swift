@@ -34,6 +34,8 @@ public struct SimulatorState: Sendable {
     public var resolution: Int
     public var webSocketConnections: Int
     public var mjpegViewers: Int
+    /// Capture-loop ticks that delivered a frame to the MJPEG viewers.
+    public var mjpegFramesDelivered: Int
     public var jigglerEnabled: Bool
     /// Successful and failed logins since start.
     public var loginCount: Int
@@ -71,6 +73,7 @@ public struct SimulatorState: Sendable {
             ("stream", [
                 "frameDetect": .bool(frameDetect), "fps": .integer(Int64(fps)), "quality": .integer(Int64(quality)),
                 "resolution": .integer(Int64(resolution)), "viewers": .integer(Int64(mjpegViewers)),
+                "framesDelivered": .integer(Int64(mjpegFramesDelivered)),
             ]),
             ("webSocketConnections", .integer(Int64(webSocketConnections))), ("jiggler", .bool(jigglerEnabled)),
             ("loginCount", .integer(Int64(loginCount))), ("failedLoginCount", .integer(Int64(failedLoginCount))),
@@ -103,7 +106,9 @@ public final class NanoKVMSimulator: Sendable {
     public func start() async throws {
         guard boundPort.withLock({ $0 }) == nil else { return }
         do {
-            let port = try await server.start(host: configuration.host, port: configuration.port)
+            let port = try await withTaskExecutorPreference(SimulatorExecutor.shared) {
+                try await server.start(host: configuration.host, port: configuration.port)
+            }
             boundPort.withLock { $0 = port }
         } catch {
             throw SimulatorError(description: "cannot listen on \(configuration.host):\(configuration.port): \(error)")
@@ -214,7 +219,8 @@ extension Device {
                 reportCount: reportCount, mountedImage: s.mountedFile, cdrom: s.cdromFlag == 1, images: s.images.keys.sorted(),
                 virtualNetwork: s.networkDevice, virtualDisk: s.diskDevice, hidMode: s.hidMode, hostname: s.hostname,
                 frameDetect: settings.frameDetect, fps: settings.fps, quality: settings.quality, resolution: settings.resolution,
-                webSocketConnections: events.connectionCount, mjpegViewers: capture.viewerCount, jigglerEnabled: s.jigglerEnabled,
+                webSocketConnections: events.connectionCount, mjpegViewers: capture.viewerCount,
+                mjpegFramesDelivered: capture.framesDelivered.withLock { $0 }, jigglerEnabled: s.jigglerEnabled,
                 loginCount: s.loginCount, failedLoginCount: s.failedLoginCount, lastWebSocketOrigin: s.lastWebSocketOrigin)
         }
     }

@@ -167,21 +167,32 @@ import Testing
     }
 
     @Test func loginDelaysAreScaled() async throws {
+        // Half the device's delays: −2 after 1 s, −1 after 1.5 s, success at once. Upper bounds
+        // are loose because the whole suite shares two cores.
         var config = SimulatorConfiguration.fast()
-        config.loginDelayScale = 0.1
+        config.loginDelayScale = 0.5
         try await withSimulator(config) { sim in
             let clock = ContinuousClock()
-            let started = clock.now
-            let wrong = try await sim.post("/api/auth/login", #"{"username":"admin","password":"x"}"#, token: nil)
-            let failedAfter = clock.now - started
-            #expect(wrong.json?["code"] == -2)
-            #expect(failedAfter >= .milliseconds(190) && failedAfter < .seconds(1))
-            let invalidStart = clock.now
-            #expect(try await sim.post("/api/auth/login", "{}", token: nil).json?["code"] == -1)
-            #expect(clock.now - invalidStart >= .milliseconds(290))
+            async let wrong: (RawResponse, Duration) = {
+                let start = clock.now
+                let response = try await sim.post("/api/auth/login", #"{"username":"admin","password":"x"}"#, token: nil)
+                return (response, clock.now - start)
+            }()
+            async let invalid: (RawResponse, Duration) = {
+                let start = clock.now
+                let response = try await sim.post("/api/auth/login", "{}", token: nil)
+                return (response, clock.now - start)
+            }()
             let okStart = clock.now
             _ = try await sim.login()
-            #expect(clock.now - okStart < .milliseconds(150))
+            let okElapsed = clock.now - okStart
+            let (wrongResponse, wrongElapsed) = try await wrong
+            let (invalidResponse, invalidElapsed) = try await invalid
+            #expect(wrongResponse.json?["code"] == -2)
+            #expect(wrongElapsed >= .milliseconds(990) && wrongElapsed < .seconds(2))
+            #expect(invalidResponse.json?["code"] == -1)
+            #expect(invalidElapsed >= .milliseconds(1490))
+            #expect(okElapsed < .milliseconds(900))
         }
     }
 

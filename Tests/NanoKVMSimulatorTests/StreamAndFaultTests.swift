@@ -94,23 +94,23 @@ private func readPart(_ conn: TestConnection, pending: inout [UInt8]) async thro
                 // Nothing at all, not even the headers, while the host shows no picture.
                 #expect(try await conn.readToEnd().isEmpty)
             }
+            // The server noticed the viewer leaving although it never wrote to it.
+            try await eventually("viewer gone") { await sim.state().mjpegViewers == 0 }
             sim.setHostPower(true)
-            _ = try await sim.post("/api/stream/mjpeg/detect", #"{"enabled":true}"#, token: token)
             try await withConnection(sim.port) { conn in
                 try await conn.send("GET /api/stream/mjpeg HTTP/1.1\r\nHost: x\r\nCookie: nano-kvm-token=\(token)\r\n\r\n")
                 _ = try await conn.readHead()
                 var pending: [UInt8] = []
                 _ = try await readPart(conn, pending: &pending)
-                // Static screen: no more parts for a while (30 fps would give ~9).
-                let quiet = Task {
-                    try await Task.sleep(for: .milliseconds(300))
-                    return await sim.state().mjpegViewers
-                }
-                #expect(try await quiet.value == 1)
-                let before = pending.count
-                #expect(before == 0)
-                // A change on screen produces exactly the next part.
+                // Detection on and a static screen: the capture loop stops delivering frames.
+                _ = try await sim.post("/api/stream/mjpeg/detect", #"{"enabled":true}"#, token: token)
+                try await Task.sleep(for: .milliseconds(200))
+                let before = await sim.state().mjpegFramesDelivered
+                try await Task.sleep(for: .milliseconds(400))
+                #expect(await sim.state().mjpegFramesDelivered == before)
+                // A change on screen produces the next frame.
                 _ = try await sim.post("/api/hid/paste", #"{"content":"x"}"#, token: token)
+                try await eventually("a frame after the change") { await sim.state().mjpegFramesDelivered == before + 1 }
                 let part = try await readPart(conn, pending: &pending)
                 #expect(part.jpeg.starts(with: [0xFF, 0xD8]))
             }
@@ -234,15 +234,22 @@ private func readPart(_ conn: TestConnection, pending: inout [UInt8]) async thro
         #expect(port > 0)
         #expect(sim.baseURL == "http://127.0.0.1:\(port)")
         let token = try await sim.login()
+        let (started, startedSignal) = AsyncStream<Void>.makeStream()
         let stream = Task {
             try await withConnection(port) { conn in
                 try await conn.send("GET /api/stream/mjpeg HTTP/1.1\r\nHost: x\r\nCookie: nano-kvm-token=\(token)\r\n\r\n")
+                _ = try await conn.readHead()
+                startedSignal.yield()
                 return try await conn.readToEnd().count
             }
         }
-        try await Task.sleep(for: .milliseconds(300))
+        for await _ in started { break }
         await sim.stop()
-        #expect(try await stream.value > 0)
+        // The stream ended (the connection closed) rather than hanging until the watchdog.
+        let clock = ContinuousClock()
+        let start = clock.now
+        _ = try await stream.value
+        #expect(clock.now - start < .seconds(10))
         await #expect(throws: (any Error).self) { try await withConnection(port) { _ in } }
     }
 }
