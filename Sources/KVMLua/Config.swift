@@ -282,6 +282,20 @@ public enum KnownHosts {
 }
 
 enum FileSystem {
+    /// Writes a file a script asked for (mode 0644 before the umask); errors are `usage`.
+    static func writeFile(_ bytes: [UInt8], to path: String) throws(NanoKVMError) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw NanoKVMError(.usage, "cannot write \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count) }
+            if written < 0, errno == EINTR { continue }
+            guard written > 0 else { throw NanoKVMError(.usage, "cannot write \(path): \(String(cString: strerror(errno)))") }
+            offset += written
+        }
+    }
+
     /// mkdir -p with mode 0700 for what it creates.
     static func makeDirectories(_ path: String) -> Bool {
         var current = path.hasPrefix("/") ? "" : "."

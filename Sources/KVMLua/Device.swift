@@ -52,6 +52,8 @@ struct MethodBuilder<Handle: AnyObject> {
         self.prefix = prefix
     }
 
+    mutating func append(_ spec: LuaFunctionSpec) { specs.append(spec) }
+
     mutating func add(
         _ name: String, args arguments: String = "", returns: String = "", _ documentation: String,
         _ body: @escaping (LuaCall, Handle) throws -> LuaReturn
@@ -252,10 +254,6 @@ enum DeviceBindings {
             "Sets video settings: `quality` (JPEG 1..100), `fps` (10..60), `resolution` (1080, 720, 600, 480, or 0 for the capture's own), where the firmware supports them."
         ) { call, d in try StreamArea.applySettings(call, d, tableIndex: 2) }
         b.add(
-            "screenshot", args: "[path]", returns: "Frame",
-            "The next frame of the video stream; saved to `path` when given (`.jpg` as received)."
-        ) { call, d in try ScreenBindings.screenshot(call, d) }
-        b.add(
             "sim_state", returns: "table",
             "For a device made by `kvm.sim()`: the simulator's inside view (power, console text, pressed keys, mouse, mounted image, ...), for tests."
         ) { _, d in
@@ -264,6 +262,7 @@ enum DeviceBindings {
             }
             return .await(.async { () async throws -> [LuaData] in [await simulator.state().json.luaData] })
         }
+        for spec in ScreenBindings.deviceMethods() { b.append(spec) }
         b.add(
             "sim_fault", args: "name [, opts]",
             """

@@ -19,7 +19,7 @@ enum MacroBindings {
         b.add("save", args: "path", "Writes the macro as a `.kvm-macro` file (one step per line; reading it back gives the same macro).") { call, m in
             let path = try call.string(2)
             try Sandbox.checkWrite(path)
-            try ScreenBindings.writeFile(Array(m.macro.text().utf8), path)
+            try FileSystem.writeFile(Array(m.macro.text().utf8), to: path)
             return .none
         }
         b.add("duration", returns: "number", "Seconds from the start to the last step.") { call, m in
