@@ -39,18 +39,30 @@ public enum KeyModifier {
 }
 
 /// A host keyboard layout: character → key stroke, and the reverse for reading reports.
+///
+/// Dead keys (de `^`, `´`, `` ` ``; fr `^`, `¨`) type nothing by themselves: the host waits for the next
+/// key and composes (`^` then `e` gives `ê`), or prints the accent itself when Space follows.
+/// `keystrokes(for:)` gives the whole sequence for a character, `text(usage:…pending:)` is the
+/// host side of it.
 public struct KeyboardLayout: Sendable {
     /// Short name: `us`, `uk`, `de`, `fr`.
     public let name: String
-    /// Every character the layout can type, with the stroke that types it (Shift is 0x02,
-    /// AltGr is Right Alt 0x40).
+    /// Every character the layout types with one key stroke, with that stroke (Shift is 0x02,
+    /// AltGr is Right Alt 0x40). Characters that need a dead key are not in it.
     public let strokes: [Character: KeyStroke]
+    /// Dead keys: the stroke and the accent it stands for (its spacing form, e.g. `^`).
+    public let deadKeys: [KeyStroke: Character]
     /// Level of (usage) → characters for [plain, shift, altgr, shift+altgr].
     private let levels: [UInt8: [Character?]]
+    /// The same for dead keys.
+    private let deadLevels: [UInt8: [Character?]]
+    /// Deterministic order of the dead keys (for choosing one when several could compose).
+    private let deadKeyOrder: [(stroke: KeyStroke, accent: Character)]
 
-    public init(name: String, strokes: [Character: KeyStroke]) {
+    public init(name: String, strokes: [Character: KeyStroke], deadKeys: [KeyStroke: Character] = [:]) {
         self.name = name
         self.strokes = strokes
+        self.deadKeys = deadKeys
         var levels: [UInt8: [Character?]] = [:]
         // Deterministic: sort so that the same layout always builds the same reverse table.
         for (character, stroke) in strokes.sorted(by: { $0.key < $1.key }) {
@@ -60,25 +72,102 @@ public struct KeyboardLayout: Sendable {
             levels[stroke.usage] = slots
         }
         self.levels = levels
+        var deadLevels: [UInt8: [Character?]] = [:]
+        let order = deadKeys.sorted { ($0.key.usage, $0.key.modifiers) < ($1.key.usage, $1.key.modifiers) }
+        for (stroke, accent) in order {
+            var slots = deadLevels[stroke.usage] ?? [nil, nil, nil, nil]
+            slots[Self.level(of: stroke.modifiers)] = accent
+            deadLevels[stroke.usage] = slots
+        }
+        self.deadLevels = deadLevels
+        self.deadKeyOrder = order.map { (stroke: $0.key, accent: $0.value) }
     }
 
-    /// The stroke that types `character`, or nil when this layout cannot type it.
+    /// The stroke that types `character` by itself, or nil when this layout cannot type it with
+    /// one stroke (see `keystrokes(for:)` for characters that need a dead key).
     public func stroke(for character: Character) -> KeyStroke? { strokes[character] }
+
+    /// The strokes that type `character`: one stroke, or a dead key followed by the base
+    /// character (`ê` = `^`, `e`) or by Space (the accent itself). `\r` and `\r\n` type Enter.
+    /// Nil when the layout cannot type it.
+    public func keystrokes(for character: Character) -> [KeyStroke]? {
+        if let stroke = strokes[character] { return [stroke] }
+        if character == "\r" || character == "\r\n", let enter = strokes["\n"] { return [enter] }
+        for (dead, accent) in deadKeyOrder where accent == character {
+            if let space = strokes[" "] { return [dead, space] }
+        }
+        for (dead, accent) in deadKeyOrder {
+            guard let bases = Self.compositions[accent] else { continue }
+            for (base, composed) in bases.sorted(by: { $0.key < $1.key }) where composed == character {
+                if let stroke = strokes[base] { return [dead, stroke] }
+            }
+        }
+        return nil
+    }
 
     /// The character a host with this layout produces for `usage` pressed with `modifiers`
     /// (Control, Alt and Meta combinations produce no character; Caps Lock shifts letters).
+    /// Stateless: a dead key gives its accent (use `text(usage:modifiers:capsLock:pending:)`
+    /// to compose like a host does).
     public func character(usage: UInt8, modifiers: UInt8, capsLock: Bool = false) -> Character? {
+        guard let (slot, _) = lookup(usage: usage, modifiers: modifiers, capsLock: capsLock) else { return nil }
+        return slot
+    }
+
+    /// What a host types for one key press, composing with a pending dead key: "" when the
+    /// key is a dead key (it becomes pending) or produces nothing, the composed character, the
+    /// accent alone (dead key then Space), or the accent followed by the character when they
+    /// do not compose. Keys that produce no character leave a pending dead key pending.
+    public func text(usage: UInt8, modifiers: UInt8, capsLock: Bool = false, pending: inout DeadKeyState) -> String {
+        guard let (character, isDead) = lookup(usage: usage, modifiers: modifiers, capsLock: capsLock) else { return "" }
+        if isDead {
+            if let accent = pending.accent {
+                pending.accent = nil
+                return String(accent) + String(character)
+            }
+            pending.accent = character
+            return ""
+        }
+        guard let accent = pending.accent else { return String(character) }
+        pending.accent = nil
+        if character == " " { return String(accent) }
+        if let composed = Self.compositions[accent]?[character] { return String(composed) }
+        return String(accent) + String(character)
+    }
+
+    /// The dead key waiting for the next key on a host.
+    public struct DeadKeyState: Sendable, Equatable {
+        /// The accent of the pending dead key, nil when none.
+        public var accent: Character?
+        public init(accent: Character? = nil) { self.accent = accent }
+    }
+
+    private func lookup(usage: UInt8, modifiers: UInt8, capsLock: Bool) -> (Character, Bool)? {
         let altGr = modifiers & KeyModifier.rightAlt != 0
             || (modifiers & KeyModifier.anyControl != 0 && modifiers & KeyModifier.leftAlt != 0)
         if !altGr, modifiers & (KeyModifier.anyControl | KeyModifier.anyAlt | KeyModifier.anyMeta) != 0 {
             return nil
         }
-        guard let slots = levels[usage] else { return nil }
         var shifted = modifiers & KeyModifier.anyShift != 0
-        if capsLock, let plain = slots[0], plain.isLetter { shifted.toggle() }
+        if capsLock, let plain = levels[usage]?[0], plain.isLetter { shifted.toggle() }
         let level = (shifted ? 1 : 0) + (altGr ? 2 : 0)
-        return slots[level]
+        if let dead = deadLevels[usage]?[level] { return (dead, true) }
+        guard let character = levels[usage]?[level] else { return nil }
+        return (character, false)
     }
+
+    /// Accent (spacing form) → base → composed character, for the dead keys of the layouts.
+    public static let compositions: [Character: [Character: Character]] = {
+        func table(_ pairs: String, _ composed: String) -> [Character: Character] {
+            Dictionary(uniqueKeysWithValues: zip(pairs, composed))
+        }
+        return [
+            "^": table("aeiouAEIOU", "âêîôûÂÊÎÔÛ"),
+            "´": table("aeiouyAEIOUY", "áéíóúýÁÉÍÓÚÝ"),
+            "`": table("aeiouAEIOU", "àèìòùÀÈÌÒÙ"),
+            "¨": table("aeiouyAEIOUY", "äëïöüÿÄËÏÖÜŸ"),
+        ]
+    }()
 
     static func level(of modifiers: UInt8) -> Int {
         (modifiers & KeyModifier.anyShift != 0 ? 1 : 0) + (modifiers & KeyModifier.rightAlt != 0 ? 2 : 0)
@@ -152,7 +241,8 @@ public struct KeyboardLayout: Sendable {
         return KeyboardLayout(name: "uk", strokes: t)
     }()
 
-    /// German QWERTZ (dead keys `^`, `´` and `` ` `` are treated as typing their character).
+    /// German QWERTZ. `^`, `´` and `` ` `` are dead keys (`^` then Space types `^`, `´` then
+    /// `e` types `é`).
     public static let de: KeyboardLayout = {
         var t = baseTable()
         t["y"] = KeyStroke(usage: 0x1D); t["Y"] = KeyStroke(usage: 0x1D, modifiers: shift)
@@ -160,7 +250,7 @@ public struct KeyboardLayout: Sendable {
         let entries: [(Character, UInt8, UInt8)] = [
             ("ä", 0x34, 0), ("Ä", 0x34, shift), ("ö", 0x33, 0), ("Ö", 0x33, shift), ("ü", 0x2F, 0),
             ("Ü", 0x2F, shift), ("ß", 0x2D, 0), ("?", 0x2D, shift), ("\\", 0x2D, altGr),
-            ("^", 0x35, 0), ("°", 0x35, shift), ("´", 0x2E, 0), ("`", 0x2E, shift),
+            ("°", 0x35, shift),
             ("!", 0x1E, shift), ("\"", 0x1F, shift), ("²", 0x1F, altGr), ("§", 0x20, shift), ("³", 0x20, altGr),
             ("$", 0x21, shift), ("%", 0x22, shift), ("&", 0x23, shift), ("/", 0x24, shift), ("{", 0x24, altGr),
             ("(", 0x25, shift), ("[", 0x25, altGr), (")", 0x26, shift), ("]", 0x26, altGr), ("=", 0x27, shift),
@@ -170,10 +260,14 @@ public struct KeyboardLayout: Sendable {
             ("@", 0x14, altGr), ("€", 0x08, altGr), ("µ", 0x10, altGr),
         ]
         for (c, u, m) in entries { t[c] = KeyStroke(usage: u, modifiers: m) }
-        return KeyboardLayout(name: "de", strokes: t)
+        let dead: [KeyStroke: Character] = [
+            KeyStroke(usage: 0x35): "^", KeyStroke(usage: 0x2E): "´", KeyStroke(usage: 0x2E, modifiers: shift): "`",
+        ]
+        return KeyboardLayout(name: "de", strokes: t, deadKeys: dead)
     }()
 
-    /// French AZERTY (dead keys `^` and `¨` are treated as typing their character).
+    /// French AZERTY. `^` and `¨` are dead keys (`^` then `e` types `ê`); `^` itself is also
+    /// AltGr+9, which is not dead. `~` and `` ` `` on AltGr are plain, as in xkb `fr`.
     public static let fr: KeyboardLayout = {
         var t = baseTable()
         let swaps: [(Character, UInt8)] = [("a", 0x14), ("q", 0x04), ("z", 0x1A), ("w", 0x1D), ("m", 0x33)]
@@ -188,14 +282,15 @@ public struct KeyboardLayout: Sendable {
             ("&", 0x1E, 0), ("é", 0x1F, 0), ("~", 0x1F, altGr), ("\"", 0x20, 0), ("#", 0x20, altGr),
             ("'", 0x21, 0), ("{", 0x21, altGr), ("(", 0x22, 0), ("[", 0x22, altGr), ("-", 0x23, 0),
             ("|", 0x23, altGr), ("è", 0x24, 0), ("`", 0x24, altGr), ("_", 0x25, 0), ("\\", 0x25, altGr),
-            ("ç", 0x26, 0), ("^", 0x2F, 0), ("à", 0x27, 0), ("@", 0x27, altGr), (")", 0x2D, 0), ("°", 0x2D, shift),
-            ("]", 0x2D, altGr), ("=", 0x2E, 0), ("+", 0x2E, shift), ("}", 0x2E, altGr), ("¨", 0x2F, shift),
+            ("ç", 0x26, 0), ("^", 0x26, altGr), ("à", 0x27, 0), ("@", 0x27, altGr), (")", 0x2D, 0), ("°", 0x2D, shift),
+            ("]", 0x2D, altGr), ("=", 0x2E, 0), ("+", 0x2E, shift), ("}", 0x2E, altGr),
             ("$", 0x30, 0), ("£", 0x30, shift), ("*", 0x31, 0), ("µ", 0x31, shift), ("ù", 0x34, 0),
             ("%", 0x34, shift), (",", 0x10, 0), ("?", 0x10, shift), (";", 0x36, 0), (".", 0x36, shift),
             (":", 0x37, 0), ("/", 0x37, shift), ("!", 0x38, 0), ("§", 0x38, shift), ("<", 0x64, 0),
             (">", 0x64, shift), ("€", 0x08, altGr), ("²", 0x35, 0),
         ]
         for (c, u, m) in entries { t[c] = KeyStroke(usage: u, modifiers: m) }
-        return KeyboardLayout(name: "fr", strokes: t)
+        let dead: [KeyStroke: Character] = [KeyStroke(usage: 0x2F): "^", KeyStroke(usage: 0x2F, modifiers: shift): "¨"]
+        return KeyboardLayout(name: "fr", strokes: t, deadKeys: dead)
     }()
 }
