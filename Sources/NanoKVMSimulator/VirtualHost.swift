@@ -102,6 +102,11 @@ struct TextConsole: Sendable {
 
     mutating func put(_ c: Character) {
         transcript.append(c)
+        render(c)
+    }
+
+    /// Draws `c` at the cursor (the transcript keeps the character itself, a tab included).
+    private mutating func render(_ c: Character) {
         switch c {
         case "\n":
             newline()
@@ -112,7 +117,7 @@ struct TextConsole: Sendable {
             }
         case "\t":
             let next = min((cursorColumn / 8 + 1) * 8, columns - 1)
-            while cursorColumn < next { put(" ") }
+            while cursorColumn < next { render(" ") }
         default:
             if cursorColumn >= columns { newline() }
             var line = lines[cursorRow]
@@ -142,6 +147,8 @@ final class VirtualHost: Sendable {
         var width: Int
         var height: Int
         var layout: KeyboardLayout
+        /// A dead key waiting for the next key (de `^`, fr `¨` …).
+        var deadKey = KeyboardLayout.DeadKeyState()
         /// When the HDD LED goes dark again (disk activity after boot).
         var diskBusyUntil: ContinuousClock.Instant?
         var lastHIDInput: ContinuousClock.Instant
@@ -177,6 +184,7 @@ final class VirtualHost: Sendable {
             guard s.poweredOn != on else { return }
             s.poweredOn = on
             s.console.reset(showBanner: on)
+            s.deadKey = KeyboardLayout.DeadKeyState()
             s.input.pressedKeys = []
             s.input.modifiers = 0
             s.input.buttons = 0
@@ -190,6 +198,7 @@ final class VirtualHost: Sendable {
         state.withLock { s in
             guard s.poweredOn else { return }
             s.console.reset(showBanner: true)
+            s.deadKey = KeyboardLayout.DeadKeyState()
             s.diskBusyUntil = .now + diskActivity
             s.screenVersion &+= 1
         }
@@ -282,8 +291,10 @@ final class VirtualHost: Sendable {
                     s.console.lines = Array(repeating: [], count: s.console.rows)
                     s.console.cursorRow = 0
                     s.console.cursorColumn = 0
-                } else if let character = s.layout.character(usage: usage, modifiers: modifiers, capsLock: s.input.capsLock) {
-                    s.console.put(character)
+                } else {
+                    // Through the layout, composing dead keys as the host's OS does.
+                    let text = s.layout.text(usage: usage, modifiers: modifiers, capsLock: s.input.capsLock, pending: &s.deadKey)
+                    for character in text { s.console.put(character) }
                 }
             }
         }
@@ -299,5 +310,10 @@ final class VirtualHost: Sendable {
 
     func clearReports() { state.withLock { $0.reports.removeAll() } }
 
-    func setLayout(_ layout: KeyboardLayout) { state.withLock { $0.layout = layout } }
+    func setLayout(_ layout: KeyboardLayout) {
+        state.withLock { s in
+            s.layout = layout
+            s.deadKey = KeyboardLayout.DeadKeyState()
+        }
+    }
 }
