@@ -66,6 +66,8 @@ let package = Package(
         .executableTarget(name: "MJPEGBenchmark", dependencies: ["NanoKVM"], path: "Benchmarks/MJPEGBenchmark"),
         // Screen soak: streams from a simulator for minutes and reports resident memory growth.
         .executableTarget(name: "ScreenSoak", dependencies: ["NanoKVM"], path: "Benchmarks/ScreenSoak"),
+        // Typing over the WebSocket next to the device's paste endpoint, with timing errors (release build).
+        .executableTarget(name: "TypingBenchmark", dependencies: ["NanoKVM", "NanoKVMSimulator"], path: "Benchmarks/TypingBenchmark"),
 
         // Swift <-> Lua values, functions, userdata, errors and the coroutine scheduler.
         .target(name: "LuaBridge", dependencies: ["CLua", "CLuaRuntime"]),
