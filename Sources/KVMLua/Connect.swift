@@ -30,7 +30,8 @@ enum ConnectBindings {
                 Starts the built-in simulated NanoKVM on 127.0.0.1 in this process and returns a
                 Device connected to it. `opts`: `generation` ("current" default, or "legacy" for
                 2.0.x firmware), `width`, `height`, `fps`, `time_scale` (1 = real button and
-                paste timing, 0 = none), `login_delay_scale`. `dev:close()` stops it.
+                paste timing, 0 = none), `login_delay_scale`, `host_layout` (the simulated host's
+                keyboard layout: "us" default, "uk", "de", "fr"). `dev:close()` stops it.
                 """,
                 body: { call in try simulate(call) }),
             LuaFunctionSpec(
@@ -236,6 +237,12 @@ enum ConnectBindings {
                 configuration.loginDelayScale = scale
             }
             if let inspection = try options.boolean("inspection") { configuration.inspection = inspection }
+            if let name = try options.string("host_layout") {
+                guard let layout = KeyboardLayout.named(name) else {
+                    throw call.argumentError(1, "unknown host_layout '\(name)' (us, uk, de, fr)")
+                }
+                configuration.hostLayout = layout
+            }
             if let authentication = try options.boolean("authentication") { configuration.authenticationDisabled = !authentication }
             if let password = try options.string("password") { configuration.password = password }
             if options.has("users") {

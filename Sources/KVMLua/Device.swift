@@ -2,10 +2,17 @@ import CLua
 import LuaBridge
 import NanoKVM
 import NanoKVMSimulator
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The Lua `Device`: one connected NanoKVM (../shared/lua-api.md, "Device").
 final class DeviceHandle: LuaSendableObject {
     let client: NanoKVMClient
+    /// Keyboard and mouse (the WebSocket opens on the first call).
+    let hid: HIDController
     /// The simulator this device runs on, when `kvm.sim()` made it (stopped by `dev:close()`).
     let simulator: NanoKVMSimulator?
     /// Whether tokens of this device are cached (not for the simulator or explicit tokens).
@@ -13,8 +20,10 @@ final class DeviceHandle: LuaSendableObject {
 
     init(client: NanoKVMClient, simulator: NanoKVMSimulator? = nil, cachesToken: Bool) {
         self.client = client
+        self.hid = client.makeHIDController()
         self.simulator = simulator
         self.cachesToken = cachesToken
+        OpenDevices.add(self)
     }
 
     static let typeName = "kvm.Device"
@@ -32,6 +41,16 @@ final class DeviceHandle: LuaSendableObject {
             try await work(client)
             return []
         })
+    }
+
+    /// Releases keyboard and mouse, saves the token, closes the connection (and the simulator).
+    func shutDown() async {
+        await hid.close()
+        if cachesToken, let token = await client.currentToken() {
+            Credentials.storeToken(token, device: client.baseURL, user: client.username)
+        }
+        await client.close()
+        await simulator?.stop()
     }
 
     var summary: String {
@@ -182,16 +201,12 @@ enum DeviceBindings {
                 if cached { Credentials.storeToken(nil, device: client.baseURL, user: client.username) }
             }
         }
-        b.add("close", "Closes the connection (streams, keyboard and mouse are released first); later calls raise `usage`.") { _, d in
-            let simulator = d.simulator
-            let cached = d.cachesToken
-            return d.run { client in
-                if cached, let token = await client.currentToken() {
-                    Credentials.storeToken(token, device: client.baseURL, user: client.username)
-                }
-                await client.close()
-                await simulator?.stop()
-            }
+        b.add("close", "Closes the connection (keyboard and mouse are released first); later calls raise `usage`.") { _, d in
+            OpenDevices.remove(d)
+            return .await(.async({ () async throws -> [LuaData] in
+                await d.shutDown()
+                return []
+            }).asCleanup)
         }
         b.add("leds", returns: "table", "The ATX LEDs: `{power=bool, hdd=bool}` (hdd is only wired on Alpha hardware).") { _, d in
             d.run { try await $0.gpio.leds() }
@@ -262,7 +277,7 @@ enum DeviceBindings {
             }
             return .await(.async { () async throws -> [LuaData] in [await simulator.state().json.luaData] })
         }
-        for spec in ScreenBindings.deviceMethods() { b.append(spec) }
+        for spec in ScreenBindings.deviceMethods() + InputBindings.methods() { b.append(spec) }
         b.add(
             "sim_fault", args: "name [, opts]",
             """
@@ -325,5 +340,57 @@ enum PowerControl {
         throw NanoKVMError(
             .timeout, "the power LED did not turn \(on ? "on" : "off") within \(ConcurrencyBindings.formatSeconds(timeout)) s",
             device: client.baseURL)
+    }
+}
+
+/// Devices not closed yet, so that nothing stays pressed when the process ends (normal end,
+/// `os.exit`, an error): an exit handler releases them.
+enum OpenDevices {
+    private static let devices = Mutex<[ObjectIdentifier: DeviceHandle]>([:])
+    private static let handlerInstalled = Mutex(false)
+
+    static func add(_ device: DeviceHandle) {
+        devices.withLock { $0[ObjectIdentifier(device)] = device }
+        let install = handlerInstalled.withLock { installed in
+            defer { installed = true }
+            return !installed
+        }
+        if install { atexit { OpenDevices.releaseAllAtExit() } }
+    }
+
+    static func remove(_ device: DeviceHandle) {
+        _ = devices.withLock { $0.removeValue(forKey: ObjectIdentifier(device)) }
+    }
+
+    /// Runs on the exiting thread; waits at most two seconds for the devices to release.
+    static func releaseAllAtExit() {
+        let open = devices.withLock { all in
+            defer { all.removeAll() }
+            return Array(all.values)
+        }
+        guard !open.isEmpty else { return }
+        let done = DispatchSemaphoreLike()
+        Task.detached {
+            await withTaskGroup(of: Void.self) { group in
+                for device in open { group.addTask { await device.hid.close() } }
+            }
+            done.signal()
+        }
+        done.wait(seconds: 2)
+    }
+}
+
+/// A one-shot signal a plain thread can wait on (no Dispatch needed).
+final class DispatchSemaphoreLike: Sendable {
+    private let state = Mutex(false)
+
+    func signal() { state.withLock { $0 = true } }
+
+    func wait(seconds: Double) {
+        let deadline = monotonicSeconds() + seconds
+        while !state.withLock({ $0 }), monotonicSeconds() < deadline {
+            var pause = timespec(tv_sec: 0, tv_nsec: 5_000_000)
+            nanosleep(&pause, nil)
+        }
     }
 }

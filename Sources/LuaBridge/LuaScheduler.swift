@@ -19,6 +19,16 @@ public typealias LuaPusher = (OpaquePointer) -> Int32
 /// Something a Swift function can wait for without blocking other tasks.
 public struct LuaAwaitable {
     let start: (LuaOperation) -> Void
+    /// Cleanup (releasing keys, closing): runs even in a task that was cancelled, where every
+    /// other wait fails with `cancelled` at once.
+    public var isCleanup = false
+
+    /// The same operation, marked as cleanup.
+    public var asCleanup: LuaAwaitable {
+        var copy = self
+        copy.isCleanup = true
+        return copy
+    }
 
     /// `start` runs on the Lua thread; it must eventually complete the operation (on the
     /// Lua thread with `succeed`/`fail`, or from any thread through `operation.poster`).
@@ -316,7 +326,7 @@ public final class LuaScheduler {
 
     /// Called by the dispatcher for `.await`: yields inside a task, blocks elsewhere.
     func await(_ awaitable: LuaAwaitable, on L: OpaquePointer, call: LuaCall) throws -> Int32 {
-        if let task = currentTask, task.cancelRequested {
+        if let task = currentTask, task.cancelRequested, !awaitable.isCleanup {
             throw LuaCancelledError()
         }
         if let task = tasksByThread[L], kvm_lua_isyieldable(L) != 0, task.state == .running {
