@@ -277,7 +277,7 @@ enum DeviceBindings {
             }
             return .await(.async { () async throws -> [LuaData] in [await simulator.state().json.luaData] })
         }
-        for spec in ScreenBindings.deviceMethods() + InputBindings.methods() { b.append(spec) }
+        for spec in ScreenBindings.deviceMethods() + InputBindings.methods() + [LiveKeyboard.spec] { b.append(spec) }
         b.add(
             "sim_fault", args: "name [, opts]",
             """

@@ -1,6 +1,7 @@
 import CLua
 import LuaBridge
 import NanoKVM
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -34,14 +35,81 @@ enum MacroBindings {
         ) { call, m in
             call.returning(.array(m.macro.steps.map { step in stepData(step.offset, step.action) }))
         }
+        b.add(
+            "play", args: "dev [, opts]",
+            """
+            Plays the macro on `dev`, every step at its offset from the start (one monotonic clock,
+            absolute deadlines). `opts.speed` (2 = twice as fast), `opts.loops` (default 1),
+            `opts.layout` for `type` steps ("us" default). On an error, Ctrl-C or cancellation every
+            key and button is released before the error reaches the script.
+            """
+        ) { call, m in
+            let device = try call.object(2, as: DeviceHandle.self, typeName: DeviceHandle.typeName)
+            let options = try call.optionalTable(3)
+            let speed = try options?.number("speed") ?? 1
+            guard speed > 0, speed <= 1000 else { throw call.argumentError(3, "field 'speed' must be > 0") }
+            let loops = try options?.integer("loops") ?? 1
+            guard (1...1_000_000).contains(loops) else { throw call.argumentError(3, "field 'loops' must be >= 1") }
+            var layout = KeyboardLayout.us
+            if let name = try options?.string("layout") {
+                guard let named = KeyboardLayout.named(name) else { throw call.argumentError(3, "unknown layout '\(name)'") }
+                layout = named
+            }
+            let steps = try timedSteps(of: m.macro, layout: layout)
+            let hid = device.hid
+            return .await(.async { () async throws -> [LuaData] in
+                _ = try await hid.play(steps, speed: speed, loops: Int(loops))
+                return []
+            })
+        }
         runtime.registerType(
-            MacroHandle.self, name: MacroHandle.typeName, methods: b.specs + extraMethods,
-            tostring: { "kvm.Macro (\($0.macro.steps.count) steps, \(ConcurrencyBindings.formatSeconds($0.macro.duration)) s)" },
+            MacroHandle.self, name: MacroHandle.typeName, methods: b.specs,
+            tostring: { macro in
+                let seconds = (macro.macro.duration * 1000).rounded() / 1000
+                return "kvm.Macro (\(macro.macro.steps.count) steps, \(ConcurrencyBindings.formatSeconds(seconds)) s)"
+            },
             length: { $0.macro.steps.count })
+        registerRecorder(in: runtime)
     }
 
-    /// Methods added by later parts (playing needs the keyboard layer).
-    nonisolated(unsafe) static var extraMethods: [LuaFunctionSpec] = []
+    /// The steps the keyboard layer plays; key specs and buttons are checked here, so a bad
+    /// macro fails before anything is sent.
+    static func timedSteps(of macro: Macro, layout: KeyboardLayout) throws(NanoKVMError) -> [HIDTimedStep] {
+        try macro.steps.map { (offset, action) throws(NanoKVMError) -> HIDTimedStep in
+            let step: HIDStep
+            switch action {
+            case .keyDown(let spec): step = .keyDown(try KeyChord(parsing: spec))
+            case .keyUp(let spec): step = .keyUp(try KeyChord(parsing: spec))
+            case .key(let spec): step = .key(try KeyChord(parsing: spec))
+            case .type(let text): step = .type(text, TypingOptions(layout: layout))
+            case .move(let x, let y): step = .move(x: x, y: y)
+            case .moveBy(let dx, let dy): step = .moveBy(dx: dx, dy: dy)
+            case .mouseDown(let button): step = .mouseDown(try MouseButton(name: button))
+            case .mouseUp(let button): step = .mouseUp(try MouseButton(name: button))
+            case .scroll(let dy): step = .scroll(dy: dy, dx: 0)
+            }
+            return HIDTimedStep(offset, step)
+        }
+    }
+
+    /// The macro steps of recorded calls: each step at its time from the start of recording.
+    static func actions(of record: HIDCallRecord, start: Double) -> [(offset: Double, action: MacroAction)] {
+        record.steps.compactMap { timed -> (offset: Double, action: MacroAction)? in
+            let offset = max(0, record.time - start + timed.offset)
+            switch timed.step {
+            case .keyDown(let chord): return (offset, .keyDown(chord.description))
+            case .keyUp(let chord): return (offset, .keyUp(chord.description))
+            case .key(let chord): return (offset, .key(chord.description))
+            case .type(let text, let options): return options.secret ? nil : (offset, .type(text))
+            case .move(let x, let y): return (offset, .move(x: x, y: y))
+            case .moveBy(let dx, let dy): return (offset, .moveBy(dx: dx, dy: dy))
+            case .mouseDown(let button): return (offset, .mouseDown(button.rawValue))
+            case .mouseUp(let button): return (offset, .mouseUp(button.rawValue))
+            case .scroll(let dy, _): return (offset, .scroll(dy))
+            case .releaseAll: return nil
+            }
+        }
+    }
 
     static func stepData(_ offset: Double, _ action: MacroAction) -> LuaData {
         var fields: [(key: LuaData, value: LuaData)] = [
@@ -63,8 +131,8 @@ enum MacroBindings {
         return .table(fields)
     }
 
-    /// Checks key specs while reading a macro (set by the keyboard layer).
-    nonisolated(unsafe) static var keySpecCheck: MacroKeySpecCheck?
+    /// Checks key specs while reading a macro, so a bad key name is reported with its line.
+    static let keySpecCheck: MacroKeySpecCheck = { KeyChord.problem(in: $0) }
 
     static func readFile(_ path: String) throws(NanoKVMError) -> String {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
@@ -137,8 +205,73 @@ enum MacroBindings {
     /// Pushes the `kvm.macro` table.
     static func pushModule(in runtime: LuaRuntime) {
         lua_createtable(runtime.L, 0, 8)
-        runtime.register(functions + extraFunctions, inTableAt: -1)
+        runtime.register(functions + [recordFunction], inTableAt: -1)
     }
 
-    nonisolated(unsafe) static var extraFunctions: [LuaFunctionSpec] = []
+    static var recordFunction: LuaFunctionSpec {
+        LuaFunctionSpec(
+            "kvm.macro.record", signature: "kvm.macro.record(dev)", returns: "Recorder",
+            """
+            Starts recording: every keyboard and mouse call made on `dev` goes to the device as usual
+            and is captured with its time (secret text is not). `rec:stop()` returns the Macro.
+            """,
+            body: { call in
+                let device = try call.object(1, as: DeviceHandle.self, typeName: DeviceHandle.typeName)
+                return call.returning(object: RecorderHandle(device: device))
+            })
+    }
+
+    static func registerRecorder(in runtime: LuaRuntime) {
+        var b = MethodBuilder<RecorderHandle>(typeName: RecorderHandle.typeName, prefix: "rec:")
+        b.add("stop", returns: "Macro", "Stops recording and returns what was recorded as a Macro.") { call, recorder in
+            call.returning(object: MacroHandle(recorder.stop()))
+        }
+        runtime.registerType(
+            RecorderHandle.self, name: RecorderHandle.typeName, methods: b.specs,
+            tostring: { "kvm.Recorder (\($0.count) calls\($0.isRecording ? ", recording" : ""))" })
+    }
+}
+
+/// `kvm.macro.record(dev)`: collects the device's keyboard/mouse calls with their times.
+final class RecorderHandle: LuaSendableObject {
+    static let typeName = "kvm.Recorder"
+    let device: DeviceHandle
+    let start: Double
+    /// Shared with the observer callback, which runs on the controller's threads.
+    private final class Buffer: Sendable {
+        let state = Mutex<(records: [HIDCallRecord], observer: Int?)>(([], nil))
+    }
+    private let buffer = Buffer()
+
+    init(device: DeviceHandle) {
+        self.device = device
+        start = MonotonicClock.now()
+        let buffer = self.buffer
+        let id = device.hid.addObserver { record in buffer.state.withLock { $0.records.append(record) } }
+        buffer.state.withLock { $0.observer = id }
+    }
+
+    deinit {
+        if let id = buffer.state.withLock({ $0.observer }) { device.hid.removeObserver(id) }
+    }
+
+    var count: Int { buffer.state.withLock { $0.records.count } }
+    var isRecording: Bool { buffer.state.withLock { $0.observer != nil } }
+
+    /// Ends the recording (later calls return the same macro).
+    func stop() -> Macro {
+        let records = buffer.state.withLock { value -> [HIDCallRecord] in
+            if let id = value.observer { device.hid.removeObserver(id) }
+            value.observer = nil
+            return value.records
+        }
+        var macro = Macro()
+        let actions = records.flatMap { MacroBindings.actions(of: $0, start: start) }
+        var last = 0.0
+        for item in actions.sorted(by: { $0.offset < $1.offset }) {
+            last = max(last, item.offset)
+            macro.append(item.action, at: last)
+        }
+        return macro
+    }
 }

@@ -33,6 +33,8 @@ struct CommandLineOptions {
     var simulator: String?
     var insecure = false
     var sandbox = false
+    /// `--play FILE`: play a macro on the device and exit.
+    var play: String?
 
     /// The bad argument, when the command line is invalid.
     var badOption: String?
@@ -42,6 +44,7 @@ struct CommandLineOptions {
         ("device", "TARGET", "connect to a NanoKVM (URL, host or profile) as the global 'dev'"),
         ("sim", nil, "start the built-in simulated NanoKVM as 'dev' (--sim=legacy: 2.0.x firmware)"),
         ("insecure", nil, "do not verify the device's TLS certificate"),
+        ("play", "FILE", "play a macro (.kvm-macro, PiKVM .json, DuckyScript .txt) on 'dev' and exit"),
         ("sandbox", nil, "no os.execute, io.popen, C modules, or writes outside the working directory"),
         ("help", nil, "show this help and exit"),
         ("version", nil, "show kvmlua's version and exit"),
@@ -142,6 +145,7 @@ struct CommandLineOptions {
             }
             simulator = value ?? "current"
         case "insecure": insecure = true
+        case "play": play = value
         case "sandbox": sandbox = true
         default: break
         }

@@ -203,7 +203,7 @@ final class Interpreter {
     }
 
     /// The text the message handler would give for the error value at `index`.
-    func describeError(at index: Int32) -> (text: String, isKVMError: Bool) {
+    func describeError(at index: Int32, withPosition: Bool = true) -> (text: String, isKVMError: Bool) {
         let value = lua_absindex(L, index)
         let stack = LuaStack(L)
         switch stack.type(at: value) {
@@ -227,7 +227,7 @@ final class Interpreter {
         }
         kvm_lua_pop(L, 1)
         var prefix = ""
-        if isKVMError {
+        if isKVMError, withPosition {
             if stack.rawField(value, "where") == .string { prefix = stack.string(at: -1) ?? "" }
             kvm_lua_pop(L, 1)
         }
@@ -262,12 +262,33 @@ final class Interpreter {
         let status = kvm_lua_pcall(L, argumentCount, 1, 0)
         kvm_sigint_disarm()
         guard status == LUA_OK else {
-            message(describeError(at: -1).text)
+            message(describeError(at: -1, withPosition: false).text)
             kvm_lua_pop(L, 1)
             return false
         }
         runtime.setGlobal("dev")
         return true
+    }
+
+    /// `--play FILE`: plays the macro on `dev` (from --device, --sim or $KVMLUA_DEVICE) and
+    /// ends; a failure is one line.
+    func playMacro(_ path: String) -> Bool {
+        let code = """
+            local path = ...
+            local device = dev or kvm.connect()
+            kvm.macro.load(path):play(device)
+            """
+        guard runtime.load(code, chunkName: "=--play") == LUA_OK else { return false }
+        LuaStack(L).push(string: path)
+        kvm_sigint_arm(L, runtime.scheduler.wakeFD)
+        let status = kvm_lua_pcall(L, 1, 0, 0)
+        kvm_sigint_disarm()
+        guard status == LUA_OK else {
+            message(describeError(at: -1, withPosition: false).text)
+            kvm_lua_pop(L, 1)
+            return false
+        }
+        return finishTasks()
     }
 
     // MARK: pmain
@@ -301,6 +322,7 @@ final class Interpreter {
         if options.sandbox { try Sandbox.apply(to: runtime) }
         createArgumentTable()
         if !bindDevice() { return false }
+        if let macro = options.play { return playMacro(macro) }
         _ = kvm_lua_gc_restart(L)
         _ = kvm_lua_gc_generational(L)
         if !options.ignoreEnvironment, handleInitVariable() != LUA_OK { return false }
