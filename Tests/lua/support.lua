@@ -29,6 +29,18 @@ function support.ok(value, what)
   return value
 end
 
+-- The device acts on reports a moment after they are written: polls `fn` until it returns a
+-- true value (its value), up to `seconds` (default 3); the last value otherwise.
+function support.eventually(fn, seconds)
+  local deadline = kvm.now() + (seconds or 3)
+  local value = fn()
+  while not value and kvm.now() < deadline do
+    kvm.sleep(0.02)
+    value = fn()
+  end
+  return value
+end
+
 -- Calls fn and returns the kvm.Error it raises; fails when it does not raise one of `kind`.
 function support.raises(kind, fn, ...)
   local ok, err = pcall(fn, ...)

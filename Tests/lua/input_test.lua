@@ -1,0 +1,106 @@
+-- Keyboard and mouse through the WebSocket, against the simulator (generation arg[1]).
+package.path = (arg[0]:match("^(.*)/") or ".") .. "/?.lua;" .. package.path
+local t = require("support")
+local legacy = t.generation == "legacy"
+
+-- What reached the simulated host's console, once it has `expected` (or after 3 s).
+local function typed(dev, expected)
+  local text
+  t.eventually(function()
+    text = dev:sim_state().transcript:match("login: (.*)$")
+    return text == expected
+  end)
+  return text
+end
+
+local function keyboard(dev) return dev:sim_state().keyboard end
+
+-- Waits until no key, modifier or button is held on the host; returns whether that happened.
+local function released(dev)
+  return t.eventually(function()
+    local state = dev:sim_state()
+    return next(state.keyboard.pressed) == nil and state.keyboard.modifiers == 0 and state.mouse.buttons == 0
+  end) and true or false
+end
+
+t.run {
+  type_exact_text = function()
+    local dev = t.sim()
+    local text = "Hello, World! 0123456789 ~!@#$%^&*()_+{}|:\"<>? `-=[]\\;',./\n\tdone"
+    dev:type(text, { delay = 0 })
+    t.eq(typed(dev, text), text, "typed text")
+    t.raises("usage", dev.type, dev, "π")
+  end,
+
+  layouts = function()
+    for _, layout in ipairs({ "uk", "de", "fr" }) do
+      local dev = t.sim { host_layout = layout }
+      local text = ({ uk = "£ # ~ @ \"", de = "Grüße ß ^ é ê @ € {}", fr = "àéèçù € ê ^ @" })[layout]
+      dev:type(text, { layout = layout, delay = 0 })
+      t.eq(typed(dev, text), text, layout .. " text")
+      dev:close()
+    end
+  end,
+
+  keys_and_chords = function()
+    local dev = t.sim()
+    dev:key("ctrl+alt+delete")
+    t.ok(released(dev), "ctrl+alt+delete released")
+    dev:key_down("shift")
+    t.ok(t.eventually(function() return keyboard(dev).modifiers == 2 end), "left shift held")
+    dev:key_up("shift")
+    t.ok(released(dev), "shift released")
+    t.raises("usage", dev.key, dev, "ctrl+nosuchkey")
+    t.raises("usage", dev.key, dev)
+    dev:key("KeyA", "enter", "shift+F10", "ESC")
+    dev:hold("shift", function() dev:type("x", { delay = 0 }) end)
+    t.ok(released(dev), "hold released shift")
+    local ok = pcall(dev.hold, dev, "ctrl", function() error("inside") end)
+    t.eq(ok, false, "the error passes through hold")
+    t.ok(released(dev), "released after an error")
+    dev:key_down("ctrl")
+    dev:release_all()
+    t.ok(released(dev), "release_all")
+  end,
+
+  mouse = function()
+    local dev = t.sim()
+    dev:move(0.5, 0.5)
+    t.ok(t.eventually(function() return math.abs(dev:sim_state().mouse.pointer.x - 640) <= 1 end), "pointer at the centre")
+    dev:move(1, 1)
+    dev:move(0, 0)
+    dev:move_px(320, 360)
+    t.ok(t.eventually(function() return math.abs(dev:sim_state().mouse.pointer.x - 320) <= 1 end), "pixel x")
+    dev:move_by(400, -20)
+    dev:click()
+    dev:click("right", 0.25, 0.75)
+    dev:double_click("left")
+    dev:mouse_down("middle")
+    t.ok(t.eventually(function() return dev:sim_state().mouse.buttons ~= 0 end), "button held")
+    dev:mouse_up("middle")
+    t.ok(released(dev), "button released")
+    dev:drag(0.1, 0.1, 0.3, 0.3, { steps = 3, step_interval = 0 })
+    dev:scroll(2)
+    dev:scroll(-1, 1)
+    t.raises("usage", dev.click, dev, "sideways")
+    t.raises("usage", dev.move, dev, 1.5, 0)
+    t.raises("usage", dev.click, dev, "left", 0.5)
+  end,
+
+  interrupted_typing_releases = function()
+    local dev = t.sim()
+    local task = kvm.spawn(function() dev:type(string.rep("a", 500), { delay = 0.01 }) end)
+    kvm.sleep(0.2)
+    task:cancel()
+    pcall(task.wait, task)
+    t.ok(released(dev), "no key pressed after cancelling")
+  end,
+
+  drop_during_typing = function()
+    local dev = t.sim()
+    local text = string.rep("the quick brown fox ", 10)
+    dev:sim_fault("drop_websockets_after", { reports = 40 })
+    dev:type(text, { delay = 0 })
+    t.eq(typed(dev, text), text, "the text survives a dropped WebSocket")
+  end,
+}
