@@ -49,7 +49,7 @@ func ms(_ seconds: Double) -> String {
 
 func line(_ text: String) {
     print(text)
-    fflush(stdout)
+    fflush(nil)
 }
 
 struct Row {
