@@ -360,7 +360,7 @@ public final class HIDController: Sendable {
             let held = self.state
             guard self.client.profile.serverReleasesInputOnDisconnect, !held.isReleased else { return }
             for message in HIDCompiler.restoreMessages(profile: self.client.profile, state: held) {
-                _ = try? await self.link.deliver(message.message)
+                _ = try? await self.link.deliver(message.message, at: nil)
             }
         }
     }
@@ -428,20 +428,22 @@ final class HIDLink: HIDMessageSink {
         _ = try await session(within: reconnectTimeout)
     }
 
-    func deliver(_ message: HIDMessage) async throws(NanoKVMError) -> (receipt: HIDSendReceipt, reconnected: Bool) {
-        try await deliver(message, reconnectWithin: reconnectTimeout)
+    func deliver(_ message: HIDMessage, at deadline: Double?) async throws(NanoKVMError) -> (receipt: HIDSendReceipt, reconnected: Bool) {
+        try await deliver(message, at: deadline, reconnectWithin: reconnectTimeout)
     }
 
-    /// Writes `message`, reopening the WebSocket (for up to `window`) when it is closed or the
-    /// write fails; the message is written again on the new connection.
-    func deliver(_ message: HIDMessage, reconnectWithin window: Duration) async throws(NanoKVMError) -> (receipt: HIDSendReceipt, reconnected: Bool) {
+    /// Writes `message` (at `deadline`), reopening the WebSocket (for up to `window`) when it is
+    /// closed or the write fails; the message is written again, at once, on the new connection.
+    func deliver(
+        _ message: HIDMessage, at deadline: Double? = nil, reconnectWithin window: Duration
+    ) async throws(NanoKVMError) -> (receipt: HIDSendReceipt, reconnected: Bool) {
         var reconnected = false
         var failures = 0
         while true {
             let (session, fresh) = try await session(within: window)
             reconnected = reconnected || fresh
             do {
-                let receipt = try await session.send(message)
+                let receipt = try await session.send(message, at: reconnected ? nil : deadline)
                 return (receipt, reconnected)
             } catch {
                 guard error.kind == .transport else { throw error }

@@ -1,5 +1,6 @@
 // The timed-sequence engine (issue 5, reused by macros): sends scheduled messages against the
-// monotonic clock with absolute deadlines (`start + offset / speed`, never accumulated sleeps),
+// monotonic clock with absolute deadlines (`start + offset / speed`, never accumulated sleeps;
+// the task sleeps until shortly before each deadline, the WebSocket's event loop writes at it),
 // records when each one was written, and after a reconnect re-bases the schedule on the
 // message that was resent so the remaining spacing is kept. What to do when it fails
 // (releasing everything) is the caller's business: see HIDController.
@@ -9,8 +10,9 @@
 protocol HIDMessageSink: Sendable {
     /// Makes sure a connection is open (so the first deadline is not spent connecting).
     func prepare() async throws(NanoKVMError)
-    /// Writes `message`; `reconnected` is true when a new connection had to be opened first.
-    func deliver(_ message: HIDMessage) async throws(NanoKVMError) -> (receipt: HIDSendReceipt, reconnected: Bool)
+    /// Writes `message` at `deadline` (`MonotonicClock` seconds, nil = now); `reconnected` is
+    /// true when a new connection had to be opened first (the message then goes out at once).
+    func deliver(_ message: HIDMessage, at deadline: Double?) async throws(NanoKVMError) -> (receipt: HIDSendReceipt, reconnected: Bool)
 }
 
 /// When one scheduled message was written.
@@ -62,8 +64,10 @@ enum HIDReportPlayer {
         for scheduled in messages {
             let offset = scheduled.offset / speed
             var deadline = base + offset
-            try await wait(until: deadline)
-            let (receipt, reconnected) = try await sink.deliver(scheduled.message)
+            // Sleep to shortly before the deadline; the connection's event loop writes at it.
+            try await wait(until: deadline - handOver)
+            if Task.isCancelled { throw NanoKVMError(.cancelled, "cancelled") }
+            let (receipt, reconnected) = try await sink.deliver(scheduled.message, at: deadline)
             if reconnected {
                 // Keep the spacing of what follows: this message counts as sent on time.
                 reconnects += 1
@@ -76,6 +80,10 @@ enum HIDReportPlayer {
         }
         return HIDPlayback(started: started, timings: timings, reconnects: reconnects, finalState: state)
     }
+
+    /// How long before a deadline the message is handed to the event loop, whose timer then
+    /// writes it (one thread wake-up between the deadline and the socket write).
+    static let handOver = 0.005
 
     /// Sleeps until `deadline` (MonotonicClock seconds). The sleep ends a little early and the
     /// last tens of microseconds are spun, which keeps the error well under a millisecond

@@ -17,7 +17,7 @@ import Synchronization
 public struct HIDSendReceipt: Sendable, Equatable {
     /// 1 for the first message of the session, in send order.
     public let sequence: UInt64
-    /// `MonotonicClock.now()` once the frame(s) were written to the socket.
+    /// `MonotonicClock.now()` on the event loop when the frame(s) were written to the socket.
     public let writtenAt: Double
 }
 
@@ -104,6 +104,15 @@ public final class HIDSession: Sendable {
     /// first message whose receipt never came.
     @discardableResult
     public func send(_ message: HIDMessage) async throws(NanoKVMError) -> HIDSendReceipt {
+        try await send(message, at: nil)
+    }
+
+    /// Sends `message` at `deadline` (`MonotonicClock` seconds): the write is scheduled on the
+    /// connection's event loop, whose timer wakes up and writes in one step, and the call
+    /// returns once it is written. A deadline in the past writes at once. Cancelling the task
+    /// before the deadline cancels the write (raises `cancelled`, nothing is sent).
+    @discardableResult
+    public func send(_ message: HIDMessage, at deadline: Double?) async throws(NanoKVMError) -> HIDSendReceipt {
         let frames: [HIDWireFrame]
         switch generation {
         case .current:
@@ -114,16 +123,16 @@ public final class HIDSession: Sendable {
         case .legacy:
             frames = []
         }
-        return try await write(frames, legacyMessage: generation == .legacy ? message : nil)
+        return try await write(frames, legacyMessage: generation == .legacy ? message : nil, at: deadline)
     }
 
     /// Sends a frame verbatim (for experiments; no encoding, no checks).
     @discardableResult
     public func sendRaw(_ frame: HIDWireFrame) async throws(NanoKVMError) -> HIDSendReceipt {
-        try await write([frame], legacyMessage: nil)
+        try await write([frame], legacyMessage: nil, at: nil)
     }
 
-    private func write(_ frames: [HIDWireFrame], legacyMessage: HIDMessage?) async throws(NanoKVMError) -> HIDSendReceipt {
+    private func write(_ frames: [HIDWireFrame], legacyMessage: HIDMessage?, at deadline: Double?) async throws(NanoKVMError) -> HIDSendReceipt {
         if let info = connection.closeInfo {
             throw info.error ?? NanoKVMError(
                 .transport, "the WebSocket is closed" + (info.code.map { " (code \($0)\(info.reason.isEmpty ? "" : ": \(info.reason)"))" } ?? ""),
@@ -132,24 +141,45 @@ public final class HIDSession: Sendable {
         let channel = self.channel
         // Sequence numbers and socket writes are taken in one critical section so concurrent
         // senders' frames reach the socket in sequence order.
-        let (sequence, future) = sender.withLock { state -> (UInt64, EventLoopFuture<Void>) in
+        let (sequence, written, scheduled) = sender.withLock { state -> (UInt64, EventLoopFuture<Double>, Scheduled<Double>?) in
             state.sequence += 1
             var wire = frames
             if let legacyMessage {
                 wire = state.legacy.encode(legacyMessage).map { .text($0.text) }
             }
-            var last: EventLoopFuture<Void> = channel.eventLoop.makeSucceededVoidFuture()
-            for frame in wire {
-                last = channel.writeAndFlush(Self.frame(frame))
+            let frames = wire.map(Self.frame)
+            // The time is taken on the event loop when the write completes, not when this
+            // task resumes (which can be later on a busy machine).
+            @Sendable func writeAll() -> EventLoopFuture<Double> {
+                var last: EventLoopFuture<Void> = channel.eventLoop.makeSucceededVoidFuture()
+                for frame in frames { last = channel.writeAndFlush(frame) }
+                return last.map { MonotonicClock.now() }
             }
-            return (state.sequence, last)
+            let delay = deadline.map { $0 - MonotonicClock.now() } ?? 0
+            if delay > 0 {
+                let task = channel.eventLoop.flatScheduleTask(in: .nanoseconds(Int64(min(delay, 86_400) * 1e9))) { writeAll() }
+                return (state.sequence, task.futureResult, task)
+            }
+            return (state.sequence, writeAll(), nil)
         }
+        let writtenAt: Double
         do {
-            try await future.get()
+            if let scheduled {
+                writtenAt = try await withTaskCancellationHandler {
+                    try await written.get()
+                } onCancel: {
+                    scheduled.cancel()
+                }
+            } else {
+                writtenAt = try await written.get()
+            }
         } catch {
+            if let loopError = error as? EventLoopError, case .cancelled = loopError {
+                throw NanoKVMError(.cancelled, "cancelled", path: "/api/ws", device: device)
+            }
             throw TransportErrors.map(error, method: "GET", path: "/api/ws", device: device, timeout: nil)
         }
-        return HIDSendReceipt(sequence: sequence, writtenAt: MonotonicClock.now())
+        return HIDSendReceipt(sequence: sequence, writtenAt: writtenAt)
     }
 
     static func frame(_ frame: HIDWireFrame) -> WebSocketFrame {
