@@ -517,10 +517,8 @@ final class HIDLink: HIDMessageSink {
                 }
             }
         }
-        state.withLock { state in
-            state.monitors.removeAll { $0.isCancelled }
-            state.monitors.append(task)
-        }
+        // Earlier monitors end with their session's events; only the current one is kept.
+        state.withLock { $0.monitors = [task] }
     }
 
     func close() async {
