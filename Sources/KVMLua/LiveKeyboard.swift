@@ -69,7 +69,7 @@ enum LiveKeyboard {
                 }
             }
         }
-        write("\r\nLive keyboard ended.\n")
+        write("\nLive keyboard ended.\n")
         return recorder?.stop()
     }
 
