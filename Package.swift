@@ -67,6 +67,8 @@ let package = Package(
         // Screen soak: streams from a simulator for minutes and reports resident memory growth.
         .executableTarget(name: "ScreenSoak", dependencies: ["NanoKVM"], path: "Benchmarks/ScreenSoak"),
         // Typing over the WebSocket next to the device's paste endpoint, with timing errors (release build).
+        // Macro playback timing: a 1,000-step macro against the simulator's receive timestamps.
+        .executableTarget(name: "MacroBenchmark", dependencies: ["NanoKVM", "NanoKVMSimulator"], path: "Benchmarks/MacroBenchmark"),
         .executableTarget(name: "TypingBenchmark", dependencies: ["NanoKVM", "NanoKVMSimulator"], path: "Benchmarks/TypingBenchmark"),
 
         // Swift <-> Lua values, functions, userdata, errors and the coroutine scheduler.

@@ -55,7 +55,7 @@ enum MacroBindings {
                 guard let named = KeyboardLayout.named(name) else { throw call.argumentError(3, "unknown layout '\(name)'") }
                 layout = named
             }
-            let steps = try timedSteps(of: m.macro, layout: layout)
+            let steps = try m.macro.hidSteps(layout: layout)
             let hid = device.hid
             return .await(.async { () async throws -> [LuaData] in
                 _ = try await hid.play(steps, speed: speed, loops: Int(loops))
@@ -70,45 +70,6 @@ enum MacroBindings {
             },
             length: { $0.macro.steps.count })
         registerRecorder(in: runtime)
-    }
-
-    /// The steps the keyboard layer plays; key specs and buttons are checked here, so a bad
-    /// macro fails before anything is sent.
-    static func timedSteps(of macro: Macro, layout: KeyboardLayout) throws(NanoKVMError) -> [HIDTimedStep] {
-        try macro.steps.map { (offset, action) throws(NanoKVMError) -> HIDTimedStep in
-            let step: HIDStep
-            switch action {
-            case .keyDown(let spec): step = .keyDown(try KeyChord(parsing: spec))
-            case .keyUp(let spec): step = .keyUp(try KeyChord(parsing: spec))
-            case .key(let spec): step = .key(try KeyChord(parsing: spec))
-            case .type(let text): step = .type(text, TypingOptions(layout: layout))
-            case .move(let x, let y): step = .move(x: x, y: y)
-            case .moveBy(let dx, let dy): step = .moveBy(dx: dx, dy: dy)
-            case .mouseDown(let button): step = .mouseDown(try MouseButton(name: button))
-            case .mouseUp(let button): step = .mouseUp(try MouseButton(name: button))
-            case .scroll(let dy): step = .scroll(dy: dy, dx: 0)
-            }
-            return HIDTimedStep(offset, step)
-        }
-    }
-
-    /// The macro steps of recorded calls: each step at its time from the start of recording.
-    static func actions(of record: HIDCallRecord, start: Double) -> [(offset: Double, action: MacroAction)] {
-        record.steps.compactMap { timed -> (offset: Double, action: MacroAction)? in
-            let offset = max(0, record.time - start + timed.offset)
-            switch timed.step {
-            case .keyDown(let chord): return (offset, .keyDown(chord.description))
-            case .keyUp(let chord): return (offset, .keyUp(chord.description))
-            case .key(let chord): return (offset, .key(chord.description))
-            case .type(let text, let options): return options.secret ? nil : (offset, .type(text))
-            case .move(let x, let y): return (offset, .move(x: x, y: y))
-            case .moveBy(let dx, let dy): return (offset, .moveBy(dx: dx, dy: dy))
-            case .mouseDown(let button): return (offset, .mouseDown(button.rawValue))
-            case .mouseUp(let button): return (offset, .mouseUp(button.rawValue))
-            case .scroll(let dy, _): return (offset, .scroll(dy))
-            case .releaseAll: return nil
-            }
-        }
     }
 
     static func stepData(_ offset: Double, _ action: MacroAction) -> LuaData {
@@ -265,13 +226,6 @@ final class RecorderHandle: LuaSendableObject {
             value.observer = nil
             return value.records
         }
-        var macro = Macro()
-        let actions = records.flatMap { MacroBindings.actions(of: $0, start: start) }
-        var last = 0.0
-        for item in actions.sorted(by: { $0.offset < $1.offset }) {
-            last = max(last, item.offset)
-            macro.append(item.action, at: last)
-        }
-        return macro
+        return Macro.recorded(records, start: start)
     }
 }
