@@ -127,7 +127,8 @@ struct CapturedFrame: Sendable {
     var sequence: UInt64
 }
 
-/// The shared capture loop.
+/// The shared capture loop. It runs on the default executor, not the simulator's own threads,
+/// so rendering and encoding never hold up requests and WebSocket input.
 final class CaptureLoop: Sendable {
     struct Settings: Sendable {
         var fps: Int
@@ -182,7 +183,7 @@ final class CaptureLoop: Sendable {
             v.next += 1
             v.continuations[id] = continuation
             if v.task == nil {
-                v.task = Task(executorPreference: SimulatorExecutor.shared) { [weak self] in await self?.run() }
+                v.task = Task { [weak self] in await self?.run() }
             }
             return id
         }
@@ -258,7 +259,7 @@ final class CaptureLoop: Sendable {
                 if viewerCount > 0 {
                     viewers.withLock { v in
                         if v.task == nil {
-                            v.task = Task(executorPreference: SimulatorExecutor.shared) { [weak self] in await self?.run() }
+                            v.task = Task { [weak self] in await self?.run() }
                         }
                     }
                 }

@@ -1,5 +1,5 @@
-// The simulator's own task executor: two dedicated threads that run the listener, the request
-// handlers, WebSockets and the capture loop. The simulator usually lives inside a test process
+// The simulator's own task executor: dedicated threads that run the listener, the request
+// handlers and WebSockets (the capture loop stays on the default executor). The simulator usually lives inside a test process
 // (or kvmlua) whose code may block Swift's cooperative pool (two threads on a two-core
 // machine); a device that stops answering because its host process is busy would make
 // timing tests fail for reasons that have nothing to do with the device.
@@ -12,7 +12,7 @@ final class SimulatorExecutor: TaskExecutor, @unchecked Sendable {
     private var jobs: [UnownedJob] = []
     private var head = 0
 
-    static let shared = SimulatorExecutor(threads: 2)
+    static let shared = SimulatorExecutor(threads: 4)
 
     private init(threads: Int) {
         for index in 0..<threads {
