@@ -13,11 +13,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
-        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
-        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
-        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
     targets: [
         // System libraries (Debian packages). Thin static-inline shims live in each shim.h,
@@ -37,7 +34,6 @@ let package = Package(
             dependencies: [
                 "COpenSSL", "CTurboJPEG", "CZlib",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -45,7 +41,6 @@ let package = Package(
                 // which the multi-user firmware rejects on non-default ports).
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // A faithful simulated NanoKVM (HTTP + WebSocket + MJPEG) for tests and demos.
@@ -53,12 +48,9 @@ let package = Package(
             name: "NanoKVMSimulator",
             dependencies: [
                 "NanoKVM", "COpenSSL", "CTurboJPEG",
-                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(name: "nanokvm-sim", dependencies: ["NanoKVMSimulator"]),

@@ -3,7 +3,6 @@
 // envelopes in Envelope.swift.
 
 import AsyncHTTPClient
-import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
