@@ -110,6 +110,15 @@ enum DeviceBindings {
         ScriptsArea.self, TailscaleArea.self, AuthArea.self,
     ]
 
+    /// Every userdata type of a device: the device and its areas (`dev.hid`, ...).
+    static var objectTypes: [(type: AnyObject.Type, name: String)] {
+        [(DeviceHandle.self, DeviceHandle.typeName)] + areas.map { areaObjectType($0) }
+    }
+
+    private static func areaObjectType<Kind: DeviceAreaKind>(_ kind: Kind.Type) -> (type: AnyObject.Type, name: String) {
+        (DeviceArea<Kind>.self, Kind.typeName)
+    }
+
     static func register(in runtime: LuaRuntime) {
         for area in areas { registerArea(area, in: runtime) }
         var properties: [String: LuaPropertyGetter<DeviceHandle>] = [

@@ -1,6 +1,10 @@
 import CLua
 import LuaBridge
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The `kvm` Lua module: a global in every state and the value of `require "kvm"`.
 /// Each area of the API adds its functions in its own file; this file puts them together.
 public enum KVMModule {
@@ -12,10 +16,30 @@ public enum KVMModule {
         let L = runtime.L
         let stack = LuaStack(L)
         KVMErrors.install(in: runtime)
-        TaskBindings.registerTaskType(in: runtime)
-        DeviceBindings.register(in: runtime)
-        ScreenBindings.register(in: runtime)
-        MacroBindings.register(in: runtime)
+        // The object types get their metatables on first use (see LuaRuntime.deferRegistration):
+        // a script that never makes a device, frame, task or macro does not pay for them.
+        runtime.deferRegistration(of: [(TaskHandle.self, TaskBindings.typeName)]) {
+            TaskBindings.registerTaskType(in: runtime)
+        }
+        runtime.deferRegistration(of: DeviceBindings.objectTypes) {
+            DeviceBindings.register(in: runtime)
+            do {
+                try InputBindings.installLuaParts(in: runtime)
+            } catch {
+                // The chunk is a constant that the test suite loads; reaching this is a bug in it.
+                fputs("kvmlua: internal error: \(error)\n", kvm_stderr())
+            }
+        }
+        runtime.deferRegistration(of: [
+            (FrameHandle.self, FrameHandle.typeName), (FrameIteratorHandle.self, FrameIteratorHandle.typeName),
+        ]) {
+            ScreenBindings.register(in: runtime)
+        }
+        runtime.deferRegistration(of: [
+            (MacroHandle.self, MacroHandle.typeName), (RecorderHandle.self, RecorderHandle.typeName),
+        ]) {
+            MacroBindings.register(in: runtime)
+        }
 
         lua_createtable(L, 0, 16)
         let kvm = lua_gettop(L)
@@ -49,7 +73,6 @@ public enum KVMModule {
 
         try runtime.runTrusted(ConcurrencyBindings.luaPrelude, chunkName: "=kvm")
         ConcurrencyBindings.documentLuaFunctions(in: runtime)
-        try InputBindings.installLuaParts(in: runtime)
     }
 
     /// Every documented function of the module, for `help` and the generated reference.

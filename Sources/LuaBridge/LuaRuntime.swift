@@ -14,11 +14,19 @@ public final class LuaRuntime {
     /// The default pushes a string; the `kvm` module installs one that builds `kvm.Error`.
     public var errorPresenter: (any Error, OpaquePointer) -> Void = LuaRuntime.defaultErrorPresenter
 
-    /// Every function registered through `register`/`makeFunction`, with its documentation.
-    public private(set) var functionSpecs: [LuaFunctionSpec] = []
+    /// Every function registered through `register`/`makeFunction`, with its documentation
+    /// (deferred type registrations included: reading this runs them).
+    public var functionSpecs: [LuaFunctionSpec] {
+        registerPendingTypes()
+        return recordedSpecs
+    }
+    private var recordedSpecs: [LuaFunctionSpec] = []
 
-    /// Metatable names of registered userdata types.
+    /// Metatable names of registered userdata types (deferred ones included).
     var typeNames: [ObjectIdentifier: String] = [:]
+    /// Types whose metatables are built on first use (see `deferRegistration`).
+    var pendingRegistrations: [ObjectIdentifier: PendingRegistration] = [:]
+    var pendingOrder: [PendingRegistration] = []
 
     static let functionBoxMetatable = "LuaBridge.FunctionBox"
     static let objectFieldsKey = "LuaBridge.ObjectFields"
@@ -135,7 +143,7 @@ public final class LuaRuntime {
     // MARK: Documentation
 
     func recordDocumentation(for spec: LuaFunctionSpec) {
-        functionSpecs.append(spec)
+        recordedSpecs.append(spec)
         guard !spec.documentation.isEmpty else { return }
         // The function is on top of the stack.
         lua_getfield(L, kvm_lua_registryindex(), Self.docsKey)
@@ -160,6 +168,12 @@ public final class LuaRuntime {
     public func document(functionOnTop spec: LuaFunctionSpec) {
         recordDocumentation(for: spec)
     }
+}
+
+/// One deferred registration, shared by the types it registers.
+final class PendingRegistration {
+    let registrar: () -> Void
+    init(_ registrar: @escaping () -> Void) { self.registrar = registrar }
 }
 
 /// `__gc` of every userdata that holds a retained Swift object.

@@ -13,7 +13,11 @@ import Testing
     }()
 
     @Test func referenceMatchesTheCode() async throws {
-        let generated = try await onLuaThread { Reference.markdown(for: try KVMState().runtime) }
+        let generated = try await onLuaThread { () -> String in
+            // The state must stay open while its (partly deferred) specs are read.
+            let state = try KVMState()
+            return withExtendedLifetime(state) { Reference.markdown(for: state.runtime) }
+        }
         if ProcessInfo.processInfo.environment["UPDATE_DOCS"] == "1" {
             try generated.write(toFile: Self.path, atomically: true, encoding: .utf8)
         }
