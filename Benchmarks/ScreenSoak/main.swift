@@ -107,8 +107,11 @@ let exitCode: Int32 = await {
     // Cost of the pixel operations on this machine (release), before the soak.
     do {
         let a = try await frames.screenshot()
+        // The wait starts before the paste: the simulator draws the text while the paste request
+        // runs, so a wait begun after it would see a screen that has stopped changing.
+        async let changed = frames.waitChange(timeout: .seconds(5))
         try await client.hid.paste("timing")
-        let b = try await frames.waitChange(timeout: .seconds(5))
+        let b = try await changed
         func time(_ label: String, _ runs: Int, _ body: () throws -> Void) rethrows {
             let t0 = MonotonicClock.now()
             for _ in 0..<runs { try body() }

@@ -148,6 +148,29 @@ import Testing
         )
     }
 
+    /// Object metatables are built on first use (a start-up saving); the first use may be in a
+    /// task (a coroutine), and help/the reference see the deferred types' methods before any use.
+    @Test func objectTypesAreBuiltOnFirstUseAlsoInsideATask() async throws {
+        let (text, specs) = try await onLuaThread { () -> (String, [String]) in
+            let state = try KVMState()
+            let text = try state.run("""
+                local before = debug.getregistry()["kvm.Macro"]
+                local task = kvm.spawn(function()
+                  kvm.sleep(0.001)
+                  local m = kvm.macro.parse("0 key a\\n0.5 key b")
+                  return #m, tostring(m), type(m.save)
+                end)
+                local n, text, save = task:wait()
+                return before == nil, n, text, save, type(debug.getregistry()["kvm.Macro"]), tostring(task):match("^kvm.Task")
+                """)
+            return (text, state.runtime.functionSpecs.map(\.name))
+        }
+        #expect(text == "true\t2\tkvm.Macro (2 steps, 0.5 s)\tfunction\ttable\tkvm.Task")
+        for name in ["dev:hold", "dev.hid:reset", "f:save", "macro:play", "rec:stop", "task:wait"] {
+            #expect(specs.contains(name), "\(name) is missing from the specs")
+        }
+    }
+
     @Test func helpComesFromTheSameSpecs() async throws {
         let (text, specs) = try await onLuaThread { () -> (String, [String]) in
             let state = try KVMState()
