@@ -23,8 +23,9 @@ public enum PasswordObfuscation {
             }
             saltBytes = salt
         } else {
+            try requireLibcrypto()
             var random = [UInt8](repeating: 0, count: 8)
-            let ok = random.withUnsafeMutableBufferPointer { RAND_bytes($0.baseAddress, 8) }
+            let ok = random.withUnsafeMutableBufferPointer { kvm_RAND_bytes($0.baseAddress, 8) }
             guard ok == 1 else { throw NanoKVMError(.usage, "cannot draw random bytes for the password salt") }
             saltBytes = random
         }
@@ -65,8 +66,14 @@ public enum PasswordObfuscation {
         return text
     }
 
+    /// libcrypto is loaded on first use (COpenSSL/shim.h); a missing library is said as such.
+    static func requireLibcrypto() throws(NanoKVMError) {
+        if let reason = kvm_crypto_load_error() { throw NanoKVMError(.usage, String(cString: reason)) }
+    }
+
     /// EVP_BytesToKey(aes-256-cbc, md5, salt, passphrase, 1 round): 32-byte key, 16-byte IV.
     static func deriveKey(salt: [UInt8]) throws(NanoKVMError) -> (key: [UInt8], iv: [UInt8]) {
+        try requireLibcrypto()
         var key = [UInt8](repeating: 0, count: 32)
         var iv = [UInt8](repeating: 0, count: 16)
         let pass = Array(passphrase.utf8)
@@ -74,8 +81,8 @@ public enum PasswordObfuscation {
             pass.withUnsafeBufferPointer { passBuffer in
                 key.withUnsafeMutableBufferPointer { keyBuffer in
                     iv.withUnsafeMutableBufferPointer { ivBuffer in
-                        EVP_BytesToKey(
-                            EVP_aes_256_cbc(), EVP_md5(), saltBuffer.baseAddress, passBuffer.baseAddress,
+                        kvm_EVP_BytesToKey(
+                            kvm_EVP_aes_256_cbc(), kvm_EVP_md5(), saltBuffer.baseAddress, passBuffer.baseAddress,
                             Int32(passBuffer.count), 1, keyBuffer.baseAddress, ivBuffer.baseAddress)
                     }
                 }
@@ -87,11 +94,11 @@ public enum PasswordObfuscation {
 
     /// AES-256-CBC with PKCS#7 padding through libcrypto's EVP interface.
     static func crypt(_ input: [UInt8], key: [UInt8], iv: [UInt8], encrypt: Bool) throws(NanoKVMError) -> [UInt8] {
-        guard let context = EVP_CIPHER_CTX_new() else { throw NanoKVMError(.usage, "cannot create a cipher context") }
-        defer { EVP_CIPHER_CTX_free(context) }
+        guard let context = kvm_EVP_CIPHER_CTX_new() else { throw NanoKVMError(.usage, "cannot create a cipher context") }
+        defer { kvm_EVP_CIPHER_CTX_free(context) }
         let initialised = key.withUnsafeBufferPointer { keyBuffer in
             iv.withUnsafeBufferPointer { ivBuffer in
-                EVP_CipherInit_ex(context, EVP_aes_256_cbc(), nil, keyBuffer.baseAddress, ivBuffer.baseAddress, encrypt ? 1 : 0)
+                kvm_EVP_CipherInit_ex(context, kvm_EVP_aes_256_cbc(), nil, keyBuffer.baseAddress, ivBuffer.baseAddress, encrypt ? 1 : 0)
             }
         }
         guard initialised == 1 else { throw NanoKVMError(.usage, "cannot initialise AES-256-CBC") }
@@ -103,10 +110,10 @@ public enum PasswordObfuscation {
         let ok = source.withUnsafeBufferPointer { inBuffer in
             output.withUnsafeMutableBufferPointer { outBuffer -> Bool in
                 guard let outBase = outBuffer.baseAddress, let inBase = inBuffer.baseAddress else { return false }
-                guard EVP_CipherUpdate(context, outBase, &written, inBase, Int32(input.count)) == 1 else {
+                guard kvm_EVP_CipherUpdate(context, outBase, &written, inBase, Int32(input.count)) == 1 else {
                     return false
                 }
-                return EVP_CipherFinal_ex(context, outBase + Int(written), &finalWritten) == 1
+                return kvm_EVP_CipherFinal_ex(context, outBase + Int(written), &finalWritten) == 1
             }
         }
         guard ok else {

@@ -93,7 +93,7 @@ enum TLSSetup {
         var digest = [UInt8](repeating: 0, count: 32)
         _ = bytes.withUnsafeBufferPointer { input in
             digest.withUnsafeMutableBufferPointer { output in
-                SHA256(input.baseAddress, input.count, output.baseAddress)
+                kvm_SHA256(input.baseAddress, input.count, output.baseAddress)
             }
         }
         let hex = Array("0123456789abcdef")

@@ -43,7 +43,7 @@ enum DeviceCrypto {
         var salt = fixedSalt ?? [UInt8](repeating: 0, count: 8)
         if fixedSalt == nil || salt.count != 8 {
             salt = [UInt8](repeating: 0, count: 8)
-            _ = salt.withUnsafeMutableBufferPointer { RAND_bytes($0.baseAddress, 8) }
+            _ = salt.withUnsafeMutableBufferPointer { kvm_RAND_bytes($0.baseAddress, 8) }
         }
         let (key, iv) = deriveKey(salt: salt)
         var plain = Array(password.utf8)
@@ -76,20 +76,20 @@ enum DeviceCrypto {
 
     /// Raw AES-256-CBC without padding (the caller handles PKCS#7 like the device does).
     static func aesCBC(_ input: [UInt8], key: [UInt8], iv: [UInt8], encrypt: Bool) -> [UInt8]? {
-        guard input.count % 16 == 0, key.count == 32, iv.count == 16, let context = EVP_CIPHER_CTX_new() else {
+        guard input.count % 16 == 0, key.count == 32, iv.count == 16, let context = kvm_EVP_CIPHER_CTX_new() else {
             return nil
         }
-        defer { EVP_CIPHER_CTX_free(context) }
-        guard EVP_CipherInit_ex(context, EVP_aes_256_cbc(), nil, key, iv, encrypt ? 1 : 0) == 1 else { return nil }
-        EVP_CIPHER_CTX_set_padding(context, 0)
+        defer { kvm_EVP_CIPHER_CTX_free(context) }
+        guard kvm_EVP_CipherInit_ex(context, kvm_EVP_aes_256_cbc(), nil, key, iv, encrypt ? 1 : 0) == 1 else { return nil }
+        kvm_EVP_CIPHER_CTX_set_padding(context, 0)
         var output = [UInt8](repeating: 0, count: input.count + 16)
         var written: Int32 = 0
         var total = 0
         let ok = output.withUnsafeMutableBufferPointer { out -> Bool in
             guard let base = out.baseAddress else { return false }
-            guard EVP_CipherUpdate(context, base, &written, input, Int32(input.count)) == 1 else { return false }
+            guard kvm_EVP_CipherUpdate(context, base, &written, input, Int32(input.count)) == 1 else { return false }
             total = Int(written)
-            guard EVP_CipherFinal_ex(context, base + total, &written) == 1 else { return false }
+            guard kvm_EVP_CipherFinal_ex(context, base + total, &written) == 1 else { return false }
             total += Int(written)
             return true
         }
@@ -100,7 +100,7 @@ enum DeviceCrypto {
     static func digest(_ data: [UInt8], sha256: Bool) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
         var size: UInt32 = 0
-        let ok = EVP_Digest(data, data.count, &out, &size, sha256 ? EVP_sha256() : EVP_md5(), nil)
+        let ok = kvm_EVP_Digest(data, data.count, &out, &size, sha256 ? kvm_EVP_sha256() : kvm_EVP_md5(), nil)
         return ok == 1 ? Array(out[0..<Int(size)]) : []
     }
 
@@ -113,7 +113,7 @@ enum DeviceCrypto {
 
     static func randomBytes(_ count: Int) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: count)
-        _ = bytes.withUnsafeMutableBufferPointer { RAND_bytes($0.baseAddress, Int32(count)) }
+        _ = bytes.withUnsafeMutableBufferPointer { kvm_RAND_bytes($0.baseAddress, Int32(count)) }
         return bytes
     }
 }

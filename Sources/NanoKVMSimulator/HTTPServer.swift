@@ -394,7 +394,7 @@ final class SimHTTPServer: Sendable {
         let input = Array((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").utf8)
         var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
         var size: UInt32 = 0
-        _ = EVP_Digest(input, input.count, &digest, &size, EVP_sha1(), nil)
+        _ = kvm_EVP_Digest(input, input.count, &digest, &size, kvm_EVP_sha1(), nil)
         return GoBase64.encode(Array(digest[0..<Int(size)]))
     }
 
