@@ -104,8 +104,14 @@ final class RawTerminal: Sendable {
 
 /// Reads stdin on a thread of its own (blocking reads stay off Swift's cooperative pool).
 /// Yields the bytes read, and an empty chunk every 50 ms of silence (to end a lone ESC).
+/// `stop()` wakes the thread through a pipe and waits until it has ended, so no key typed
+/// after live mode (at the REPL prompt) is read by it.
 final class TerminalReader: Sendable {
     let chunks: AsyncStream<[UInt8]>
+    private let flag: StopFlag
+    private let wakeWrite: Int32
+    /// The reader thread until `stop()` has joined it.
+    private let thread: Mutex<pthread_t?>
 
     init() {
         let (stream, continuation) = AsyncStream.makeStream(of: [UInt8].self)
@@ -113,20 +119,37 @@ final class TerminalReader: Sendable {
         let flag = StopFlag()
         self.flag = flag
         continuation.onTermination = { _ in flag.set() }
-        var thread = pthread_t()
-        let box = Unmanaged.passRetained(ReaderContext(continuation: continuation, flag: flag)).toOpaque()
-        _ = pthread_create(&thread, nil, { raw in
+        var fds: [Int32] = [-1, -1]
+        if pipe(&fds) != 0 { fds = [-1, -1] }
+        wakeWrite = fds[1]
+        var handle = pthread_t()
+        let box = Unmanaged.passRetained(ReaderContext(continuation: continuation, flag: flag, wakeRead: fds[0])).toOpaque()
+        let created = pthread_create(&handle, nil, { raw in
             guard let raw else { return nil }
             let context = Unmanaged<ReaderContext>.fromOpaque(raw).takeRetainedValue()
             context.loop()
             return nil
         }, box)
-        pthread_detach(thread)
+        thread = Mutex(created == 0 ? handle : nil)
+        if created != 0 {
+            Unmanaged<ReaderContext>.fromOpaque(box).release()
+            continuation.finish()
+        }
     }
 
-    private let flag: StopFlag
-
-    func stop() { flag.set() }
+    func stop() {
+        flag.set()
+        if wakeWrite >= 0 {
+            var byte: UInt8 = 1
+            _ = write(wakeWrite, &byte, 1)
+        }
+        guard let handle = thread.withLock({ current -> pthread_t? in
+            defer { current = nil }
+            return current
+        }) else { return }
+        _ = pthread_join(handle, nil)
+        if wakeWrite >= 0 { close(wakeWrite) }
+    }
 }
 
 final class StopFlag: Sendable {
@@ -138,19 +161,23 @@ final class StopFlag: Sendable {
 final class ReaderContext: Sendable {
     let continuation: AsyncStream<[UInt8]>.Continuation
     let flag: StopFlag
+    let wakeRead: Int32
 
-    init(continuation: AsyncStream<[UInt8]>.Continuation, flag: StopFlag) {
+    init(continuation: AsyncStream<[UInt8]>.Continuation, flag: StopFlag, wakeRead: Int32) {
         self.continuation = continuation
         self.flag = flag
+        self.wakeRead = wakeRead
     }
 
     func loop() {
         var buffer = [UInt8](repeating: 0, count: 1024)
         while !flag.isSet {
-            var descriptor = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&descriptor, 1, 50)
+            var descriptors = [pollfd(fd: 0, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
+            let ready = poll(&descriptors, wakeRead >= 0 ? 2 : 1, 50)
             if ready < 0, errno == EINTR { continue }
-            if ready <= 0 {
+            // Checked before reading: input that arrives once live mode is over is the REPL's.
+            if flag.isSet { break }
+            if ready <= 0 || descriptors[0].revents == 0 {
                 continuation.yield([])
                 continue
             }
@@ -159,6 +186,7 @@ final class ReaderContext: Sendable {
             if count <= 0 { break }  // end of input
             continuation.yield(Array(buffer[0..<count]))
         }
+        if wakeRead >= 0 { close(wakeRead) }
         continuation.finish()
     }
 }
