@@ -179,7 +179,12 @@ private final class SelfSignedServer {
     }
 
     deinit {
-        process.terminate()
+        // SIGKILL, not terminate(): the child inherits the test runner's blocked SIGTERM, and
+        // s_server outlived every run before this.
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
         try? FileManager.default.removeItem(atPath: directory)
     }
 }
