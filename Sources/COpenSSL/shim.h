@@ -32,18 +32,24 @@ static inline const char *kvm_crypto_load_error(void) {
     return kvm_crypto_library() != NULL ? NULL : "cannot load libcrypto.so.3 (install libssl3 / libssl-dev)";
 }
 
+/// The function `name` of libcrypto, resolved once into `slot`; NULL when it cannot be loaded.
+static inline void *kvm_crypto_resolve(void **slot, const char *name) {
+    void *function = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    if (function == NULL) {
+        void *library = kvm_crypto_library();
+        if (library == NULL) return NULL;
+        function = dlsym(library, name);
+        if (function != NULL) __atomic_store_n(slot, function, __ATOMIC_RELEASE);
+    }
+    return function;
+}
+
 #define KVM_CRYPTO_FUNCTION(ret, name, params, args, failure)                   \
     static inline ret kvm_##name params {                                        \
         typedef ret (*function_type) params;                                     \
-        static function_type resolved;                                           \
-        function_type f = __atomic_load_n(&resolved, __ATOMIC_ACQUIRE);          \
-        if (f == NULL) {                                                         \
-            void *library = kvm_crypto_library();                                \
-            if (library == NULL) return failure;                                 \
-            f = (function_type)dlsym(library, #name);                            \
-            if (f == NULL) return failure;                                       \
-            __atomic_store_n(&resolved, f, __ATOMIC_RELEASE);                    \
-        }                                                                        \
+        static void *slot;                                                       \
+        function_type f = (function_type)kvm_crypto_resolve(&slot, #name);       \
+        if (f == NULL) return failure;                                           \
         return f args;                                                           \
     }
 
@@ -72,19 +78,11 @@ KVM_CRYPTO_FUNCTION(int, EVP_Digest,
     (data, count, md, size, type, impl), 0)
 KVM_CRYPTO_FUNCTION(unsigned char *, SHA256, (const unsigned char *d, size_t n, unsigned char *md), (d, n, md), NULL)
 
-// EVP_CIPHER_CTX_free returns nothing: written out rather than through the macro.
+// EVP_CIPHER_CTX_free returns nothing, which the macro cannot express.
 static inline void kvm_EVP_CIPHER_CTX_free(EVP_CIPHER_CTX *ctx) {
-    typedef void (*function_type)(EVP_CIPHER_CTX *);
-    static function_type resolved;
-    function_type f = __atomic_load_n(&resolved, __ATOMIC_ACQUIRE);
-    if (f == NULL) {
-        void *library = kvm_crypto_library();
-        if (library == NULL) return;
-        f = (function_type)dlsym(library, "EVP_CIPHER_CTX_free");
-        if (f == NULL) return;
-        __atomic_store_n(&resolved, f, __ATOMIC_RELEASE);
-    }
-    f(ctx);
+    static void *slot;
+    void (*f)(EVP_CIPHER_CTX *) = (void (*)(EVP_CIPHER_CTX *))kvm_crypto_resolve(&slot, "EVP_CIPHER_CTX_free");
+    if (f != NULL) f(ctx);
 }
 
 #endif

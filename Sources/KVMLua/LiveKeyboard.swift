@@ -133,6 +133,7 @@ final class TerminalReader: Sendable {
         thread = Mutex(created == 0 ? handle : nil)
         if created != 0 {
             Unmanaged<ReaderContext>.fromOpaque(box).release()
+            for fd in fds where fd >= 0 { close(fd) }
             continuation.finish()
         }
     }

@@ -11,35 +11,34 @@ extension LuaRuntime {
     /// `io` file, a C module's object) is never mistaken for a boxed Swift object.
     static let swiftMarker = "__swift_object"
 
-    /// Registers a userdata type: one metatable named `name` (also its `__name`), with
-    /// `methods` reachable through `__index`, read-only `properties`, and `__tostring`.
     /// Defers `registrar` (which calls `registerType` for `types` and may add to their
     /// metatables) until an object of one of `types` is first pushed, or until the function
     /// specs are read (`help`, completion of docs, the generated reference). Building every
     /// metatable at start-up costs about a millisecond of generic-metadata instantiation and
     /// help texts that `kvmlua -e ...` scripts which never touch these types should not pay.
     public func deferRegistration(of types: [(type: AnyObject.Type, name: String)], _ registrar: @escaping () -> Void) {
-        let group = PendingRegistration(registrar)
         for entry in types {
             typeNames[ObjectIdentifier(entry.type)] = entry.name
-            pendingRegistrations[ObjectIdentifier(entry.type)] = group
+            pendingTypes.insert(ObjectIdentifier(entry.type))
         }
-        pendingOrder.append(group)
+        pendingRegistrars.append(registrar)
     }
 
     /// Runs every deferred registration now, in the order they were deferred.
     public func registerPendingTypes() {
         // After close() there is no state to build metatables in (and nothing can use them).
-        guard !pendingOrder.isEmpty, !isClosed else { return }
-        let groups = pendingOrder
+        guard !pendingRegistrars.isEmpty, !isClosed else { return }
+        let registrars = pendingRegistrars
         // Cleared first: a registrar that pushes an object of its own type must not recurse.
-        pendingOrder.removeAll()
-        pendingRegistrations.removeAll()
+        pendingRegistrars.removeAll()
+        pendingTypes.removeAll()
         let top = lua_gettop(L)
-        for group in groups { group.registrar() }
+        for registrar in registrars { registrar() }
         lua_settop(L, top)
     }
 
+    /// Registers a userdata type: one metatable named `name` (also its `__name`), with
+    /// `methods` reachable through `__index`, read-only `properties`, and `__tostring`.
     public func registerType<T: AnyObject>(
         _ type: T.Type, name: String, methods: [LuaFunctionSpec],
         properties: [String: LuaPropertyGetter<T>] = [:],
@@ -111,7 +110,7 @@ extension LuaRuntime {
     /// Pushes `object` as a userdata of its registered type (nil if the type is unknown).
     public func push(object: AnyObject, on L: OpaquePointer) {
         let id = ObjectIdentifier(Swift.type(of: object))
-        if pendingRegistrations[id] != nil { registerPendingTypes() }
+        if pendingTypes.contains(id) { registerPendingTypes() }
         guard let name = typeNames[id] else {
             lua_pushnil(L)
             return

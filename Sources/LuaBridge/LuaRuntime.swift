@@ -25,8 +25,8 @@ public final class LuaRuntime {
     /// Metatable names of registered userdata types (deferred ones included).
     var typeNames: [ObjectIdentifier: String] = [:]
     /// Types whose metatables are built on first use (see `deferRegistration`).
-    var pendingRegistrations: [ObjectIdentifier: PendingRegistration] = [:]
-    var pendingOrder: [PendingRegistration] = []
+    var pendingTypes: Set<ObjectIdentifier> = []
+    var pendingRegistrars: [() -> Void] = []
 
     static let functionBoxMetatable = "LuaBridge.FunctionBox"
     static let objectFieldsKey = "LuaBridge.ObjectFields"
@@ -168,12 +168,6 @@ public final class LuaRuntime {
     public func document(functionOnTop spec: LuaFunctionSpec) {
         recordDocumentation(for: spec)
     }
-}
-
-/// One deferred registration, shared by the types it registers.
-final class PendingRegistration {
-    let registrar: () -> Void
-    init(_ registrar: @escaping () -> Void) { self.registrar = registrar }
 }
 
 /// `__gc` of every userdata that holds a retained Swift object.

@@ -16,6 +16,7 @@ public enum PasswordObfuscation {
     public static func encrypt(
         _ password: String, salt: [UInt8]? = nil, urlEncoded: Bool = true
     ) throws(NanoKVMError) -> String {
+        try requireLibcrypto()
         let saltBytes: [UInt8]
         if let salt {
             guard salt.count == 8 else {
@@ -23,7 +24,6 @@ public enum PasswordObfuscation {
             }
             saltBytes = salt
         } else {
-            try requireLibcrypto()
             var random = [UInt8](repeating: 0, count: 8)
             let ok = random.withUnsafeMutableBufferPointer { kvm_RAND_bytes($0.baseAddress, 8) }
             guard ok == 1 else { throw NanoKVMError(.usage, "cannot draw random bytes for the password salt") }
@@ -39,6 +39,7 @@ public enum PasswordObfuscation {
     /// base64-decodes, checks the `Salted__` header and decrypts. With `urlEncoded: false` the
     /// input is taken as plain base64. Throws `usage` naming what is wrong with the text.
     public static func decrypt(_ field: String, urlEncoded: Bool = true) throws(NanoKVMError) -> String {
+        try requireLibcrypto()
         let base64: String
         if urlEncoded {
             guard let unescaped = URLEncoding.queryUnescape(field) else {
@@ -73,7 +74,6 @@ public enum PasswordObfuscation {
 
     /// EVP_BytesToKey(aes-256-cbc, md5, salt, passphrase, 1 round): 32-byte key, 16-byte IV.
     static func deriveKey(salt: [UInt8]) throws(NanoKVMError) -> (key: [UInt8], iv: [UInt8]) {
-        try requireLibcrypto()
         var key = [UInt8](repeating: 0, count: 32)
         var iv = [UInt8](repeating: 0, count: 16)
         let pass = Array(passphrase.utf8)
