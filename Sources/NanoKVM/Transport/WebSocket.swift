@@ -378,7 +378,19 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
         }
     }
 
+    func handlerAdded(context: ChannelHandlerContext) {
+        // The server may drop the connection right after its 101: if the channel went inactive
+        // before this handler was in the pipeline, channelInactive will never reach it.
+        if !context.channel.isActive { recordEnd() }
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
+        recordEnd()
+        context.fireChannelInactive()
+    }
+
+    /// The connection is gone: finish the session with the close frame seen, if any.
+    private func recordEnd() {
         let closedByClient = connection.closingByClient
         if let receivedClose {
             connection.finish(HIDSessionClose(code: receivedClose.code, reason: receivedClose.reason, closedByClient: closedByClient, error: nil))
@@ -386,7 +398,6 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
             let error = closedByClient ? nil : NanoKVMError(.transport, "the WebSocket connection dropped without a close frame", path: "/api/ws", device: device)
             connection.finish(HIDSessionClose(code: nil, reason: "", closedByClient: closedByClient, error: error))
         }
-        context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

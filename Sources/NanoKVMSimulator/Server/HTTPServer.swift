@@ -211,6 +211,13 @@ final class WebSocketConnection: Sendable {
         self.reader = UncheckedReader(reader)
     }
 
+    /// Completes the upgrade: writes the `101 Switching Protocols` response.
+    func accept() async throws {
+        let accept = SimHTTPServer.webSocketAccept(request.header("Sec-WebSocket-Key") ?? "")
+        try await outbound.write(ByteBuffer(string:
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: \(accept)\r\n\r\n"))
+    }
+
     /// The next frame from the client; nil when the connection ended.
     func readFrame() async throws -> WSFrame? {
         let reader = self.reader.reader
@@ -372,10 +379,9 @@ final class SimHTTPServer: Sendable {
                     let response = await handler.handle(request)
                     if response.dropConnection { return }
                     if response.upgradeToWebSocket {
-                        let key = request.header("Sec-WebSocket-Key") ?? ""
-                        let accept = Self.webSocketAccept(key)
-                        try await outbound.write(ByteBuffer(string:
-                            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: \(accept)\r\n\r\n"))
+                        // The handler writes the 101 itself (`accept()`), once it has registered the
+                        // connection: a client that has seen the 101 can rely on being reachable by
+                        // server events and faults from then on.
                         let ws = WebSocketConnection(request: request, channel: channel, outbound: outbound, reader: reader)
                         await handler.runWebSocket(ws)
                         return

@@ -158,6 +158,7 @@ extension Device {
     func runWebSocket(_ connection: WebSocketConnection) async {
         let request = connection.request
         if request.path == "/api/vm/terminal" {
+            guard (try? await connection.accept()) != nil else { return }
             try? await connection.send(.binary, Array("nanokvm-sim: the web terminal is not simulated\r\n".utf8))
             await connection.sendClose(code: 1000, reason: "")
             return
@@ -166,6 +167,7 @@ extension Device {
         let (id, commands) = events.register()
         defer { events.unregister(id) }
         do {
+            try await connection.accept()
             // §8.5 / §12.18: events on connect.
             if profile.atLeast("2.4.2"), let capture = events.captureSnapshot() {
                 try await connection.sendText(capture)
