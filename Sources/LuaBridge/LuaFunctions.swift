@@ -25,17 +25,22 @@ public struct LuaFunctionSpec {
     public let returns: String
     /// One or more paragraphs.
     public let documentation: String
+    /// The keys its options table accepts (`call.options(i)` raises `usage` for any other);
+    /// `help()` and docs/lua-api.md list them from here, so the check and the documentation
+    /// cannot disagree.
+    public let options: [String]
     /// Called with `:`: argument 1 is `self` and error messages count from the next one.
     public let isMethod: Bool
     public let body: LuaFunctionBody?
 
     public init(
-        _ name: String, signature: String? = nil, returns: String = "", _ documentation: String,
+        _ name: String, signature: String? = nil, returns: String = "", options: [String] = [], _ documentation: String,
         body: LuaFunctionBody?
     ) {
         self.name = name
         self.signature = signature ?? "\(name)()"
         self.returns = returns
+        self.options = options
         self.documentation = documentation
         self.isMethod = name.contains(":")
         self.body = body
@@ -54,7 +59,13 @@ public struct LuaFunctionSpec {
         var text = signature
         if !returns.isEmpty { text += " -> \(returns)" }
         text += "\n\n" + documentation
+        if let optionsLine { text += "\n\n" + optionsLine }
         return text
+    }
+
+    /// "Options: `a`, `b`." (nil when the function takes none), for help and the reference.
+    public var optionsLine: String? {
+        options.isEmpty ? nil : "Options: " + options.sorted().map { "`\($0)`" }.joined(separator: ", ") + "."
     }
 }
 
@@ -175,6 +186,60 @@ public struct LuaCall {
 
     public func optionalTable(_ index: Int32) throws(LuaUsageError) -> LuaTableArgument? {
         isNoneOrNil(index) ? nil : try requireTable(index)
+    }
+
+    /// The options table at `index` (nil when absent). A key that is not one of `known`
+    /// (default: the spec's `options`) raises `usage` naming it and the closest known key:
+    /// a misspelt option must never be ignored silently.
+    public func options(_ index: Int32, known: [String]? = nil) throws(LuaUsageError) -> LuaTableArgument? {
+        guard let table = try optionalTable(index) else { return nil }
+        try checkOptionKeys(table, known: known ?? spec.options)
+        return table
+    }
+
+    /// Like `options(_:)` for a table that must be given.
+    public func requireOptions(_ index: Int32, known: [String]? = nil) throws(LuaUsageError) -> LuaTableArgument {
+        let table = try requireTable(index)
+        try checkOptionKeys(table, known: known ?? spec.options)
+        return table
+    }
+
+    /// A non-string key as Lua source would show it (`1`, `2.5`, `true`), else its type name.
+    private func keyDescription(at index: Int32) -> String {
+        switch type(index) {
+        case .number:
+            var isInteger: Int32 = 0
+            let integer = lua_tointegerx(L, index, &isInteger)
+            return isInteger != 0 ? String(integer) : String(lua_tonumberx(L, index, nil))
+        case .boolean: return lua_toboolean(L, index) != 0 ? "true" : "false"
+        default: return typeName(at: index)
+        }
+    }
+
+    private func checkOptionKeys(_ table: LuaTableArgument, known: [String]) throws(LuaUsageError) {
+        if let problem = unknownOption(in: table, known: known) { throw argumentError(table.index, problem) }
+    }
+
+    /// "unknown option 'x' (did you mean 'y'?)" for the first key of `table` not in `known`, or nil.
+    public func unknownOption(in table: LuaTableArgument, known: [String]) -> String? {
+        var unknown: String?
+        lua_pushnil(L)
+        while lua_next(L, table.index) != 0 {
+            // Only string keys are read as text: lua_tolstring on a number key would change the
+            // key in place and break lua_next.
+            if lua_type(L, -2) == LUA_TSTRING {
+                let key = stack.string(at: -2) ?? ""
+                if !known.contains(key) { unknown = "'\(key)'" }
+            } else {
+                unknown = "[\(keyDescription(at: -2))]"
+            }
+            stack.pop()
+            if unknown != nil {
+                stack.pop()  // the key
+                break
+            }
+        }
+        return unknown.map { OptionNames.unknownMessage($0, known: known) }
     }
 
     /// The Swift object in a userdata argument of type `T`.
@@ -362,5 +427,50 @@ func luaBridgeDispatch(_ state: OpaquePointer?) -> Int32 {
     } catch {
         runtime.pushError(error, on: L)
         return KVM_CALL_ERROR
+    }
+}
+
+/// Messages for option tables.
+public enum OptionNames {
+    /// `unknown option 'dealy' (did you mean 'delay'?)`, or the known names when none is close.
+    public static func unknownMessage(_ quotedKey: String, known: [String]) -> String {
+        let key = quotedKey.hasPrefix("'") ? String(quotedKey.dropFirst().dropLast()) : quotedKey
+        if known.isEmpty { return "unknown option \(quotedKey) (this function takes no options)" }
+        if let closest = closest(to: key, in: known) { return "unknown option \(quotedKey) (did you mean '\(closest)'?)" }
+        return "unknown option \(quotedKey) (options: \(known.sorted().joined(separator: ", ")))"
+    }
+
+    /// The known name nearest to `key` by edit distance (adjacent swaps count as one), if it is
+    /// close enough to be a typo: at most 1 edit for short names, 2 from 5 letters, 3 from 9.
+    public static func closest(to key: String, in known: [String]) -> String? {
+        let lowered = key.lowercased()
+        let limit = lowered.count >= 9 ? 3 : lowered.count >= 5 ? 2 : 1
+        var best: (name: String, distance: Int)?
+        for name in known {
+            let distance = editDistance(Array(lowered), Array(name.lowercased()))
+            if distance <= limit, distance < (best?.distance ?? Int.max) { best = (name, distance) }
+        }
+        return best?.name
+    }
+
+    /// Optimal string alignment distance (Damerau–Levenshtein without repeated edits of a substring).
+    static func editDistance(_ a: [Character], _ b: [Character]) -> Int {
+        if a.isEmpty { return b.count }
+        if b.isEmpty { return a.count }
+        var previous2 = [Int](repeating: 0, count: b.count + 1)
+        var previous = Array(0...b.count)
+        var current = [Int](repeating: 0, count: b.count + 1)
+        for i in 1...a.count {
+            current[0] = i
+            for j in 1...b.count {
+                let cost = a[i - 1] == b[j - 1] ? 0 : 1
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+                if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] {
+                    current[j] = min(current[j], previous2[j - 2] + 1)
+                }
+            }
+            (previous2, previous, current) = (previous, current, previous2)
+        }
+        return previous[b.count]
     }
 }

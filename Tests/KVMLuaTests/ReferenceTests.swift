@@ -28,6 +28,40 @@ import Testing
         }
     }
 
+    /// The option names a function checks are the ones its text describes, and the reverse.
+    @Test func documentedOptionsAreTheCheckedOnes() async throws {
+        let problems = try await onLuaThread { () -> [String] in
+            let state = try KVMState()
+            return withExtendedLifetime(state) {
+                state.runtime.functionSpecs.flatMap { spec -> [String] in
+                    let text = spec.documentation
+                    var found: [String] = []
+                    for option in spec.options where !(text.contains("`\(option)`") || text.contains("opts.\(option)") || text.contains("`\(option) ") || spec.signature.contains("\(option)=")) {
+                        found.append("\(spec.name): option '\(option)' is not described")
+                    }
+                    // Every `opts.NAME` the text mentions must be accepted.
+                    var rest = Substring(text)
+                    while let range = rest.range(of: "opts.") {
+                        let name = rest[range.upperBound...].prefix { $0.isLetter || $0 == "_" }
+                        if !name.isEmpty, !spec.options.contains(String(name)) { found.append("\(spec.name): 'opts.\(name)' is not accepted") }
+                        rest = rest[range.upperBound...]
+                    }
+                    return found
+                }
+            }
+        }
+        #expect(problems.isEmpty, "\(problems)")
+    }
+
+    @Test func optionNamesSuggestTheClosest() {
+        #expect(OptionNames.closest(to: "dealy", in: ["delay", "layout", "secret"]) == "delay")
+        #expect(OptionNames.closest(to: "secnds", in: ["seconds", "area", "threshold", "timeout"]) == "seconds")
+        #expect(OptionNames.closest(to: "TimeOut", in: ["timeout"]) == "timeout")
+        #expect(OptionNames.closest(to: "zzzzzz", in: ["delay", "layout"]) == nil)
+        #expect(OptionNames.closest(to: "x", in: ["y"]) == "y")
+        #expect(OptionNames.unknownMessage("'dealy'", known: ["delay"]) == "unknown option 'dealy' (did you mean 'delay'?)")
+    }
+
     @Test func everyRegisteredFunctionIsDocumented() async throws {
         let undocumented = try await onLuaThread { () -> [String] in
             let state = try KVMState()

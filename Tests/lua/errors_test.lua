@@ -90,6 +90,28 @@ t.run {
     shape(t.raises("cancelled", task.wait, task), "cancelled")
   end,
 
+  unknown_options = function()
+    -- A misspelt option is an error naming it and the closest known one, never ignored.
+    local before = #dev:sim_state().transcript
+    local err = t.raises("usage", dev.type, dev, "x", { dealy = 0.5 })
+    shape(err, "usage")
+    t.ok(err.msg:find("unknown option 'dealy' (did you mean 'delay'?)", 1, true), err.msg)
+    t.eq(#dev:sim_state().transcript, before, "nothing was typed")
+    err = t.raises("usage", dev.wait_still, dev, { secnds = 0.2 })
+    t.ok(err.msg:find("unknown option 'secnds' (did you mean 'seconds'?)", 1, true), err.msg)
+    err = t.raises("usage", kvm.parallel, { 1 }, function() end, { limt = 2 })
+    t.ok(err.msg:find("unknown option 'limt' (did you mean 'limit'?)", 1, true), err.msg)
+    err = t.raises("usage", dev.power_on, dev, { force = true })   -- force belongs to power_off
+    t.ok(err.msg:find("unknown option 'force'", 1, true), err.msg)
+    err = t.raises("usage", dev.frames, dev, { 5 })
+    t.ok(err.msg:find("unknown option [1]", 1, true), err.msg)
+    err = t.raises("usage", kvm.connect, dev.url, { pasword = "admin" })
+    t.ok(err.msg:find("did you mean 'password'?", 1, true), err.msg)
+    t.ok(not err.msg:find("admin", 1, true), "the value is not quoted")
+    err = t.raises("usage", dev.type, dev, "x", { zzzzzz = 1 })
+    t.ok(err.msg:find("(options: delay, layout, secret)", 1, true), err.msg)
+  end,
+
   relogin = function()
     local before = dev:sim_state().loginCount
     dev:sim_fault("expire_tokens")

@@ -97,6 +97,8 @@ enum ConcurrencyBindings {
           if opts ~= nil and type(opts) ~= "table" then
             error(kvm._usage("bad argument #3 to 'kvm.parallel' (table expected, got " .. type(opts) .. ")"), 2)
           end
+          local problem = opts and kvm._option_problem(opts, "limit")
+          if problem then error(kvm._usage("bad argument #3 to 'kvm.parallel' (" .. problem .. ")"), 2) end
           local n = #list
           local limit = opts and opts.limit or n
           if type(limit) ~= "number" or limit < 1 or limit ~= limit // 1 then
@@ -141,7 +143,7 @@ enum ConcurrencyBindings {
         LuaStack(L).rawField(-1, "parallel")
         runtime.document(
             functionOnTop: LuaFunctionSpec(
-                "kvm.parallel", signature: "kvm.parallel(list, fn [, opts])", returns: "table",
+                "kvm.parallel", signature: "kvm.parallel(list, fn [, opts])", returns: "table", options: ["limit"],
                 """
                 Calls `fn(item)` for every item of `list` concurrently (`opts.limit` bounds how many
                 run at once), waits for all, and returns their first results in list order. If any
@@ -173,6 +175,15 @@ enum TaskBindings {
         let message = try call.string(1)
         KVMErrors.pushTable(for: .init(.usage, message), on: call.L)
         return .values(1)
+    }) }
+
+    /// `kvm._option_problem(opts, known...)`: the "unknown option" message for the first key of
+    /// `opts` that is not one of `known`, or nil, for the Lua-written functions' options tables.
+    static var optionProblemFunction: LuaFunctionSpec { LuaFunctionSpec("kvm._option_problem", "", body: { call in
+        let table = try call.requireTable(1)
+        var known: [String] = []
+        if call.count >= 2 { for index in 2...call.count { known.append(try call.string(index)) } }
+        return call.returning(call.unknownOption(in: table, known: known).map(LuaData.string) ?? .null)
     }) }
 
     static func handle(_ call: LuaCall) throws(LuaUsageError) -> TaskHandle {

@@ -48,6 +48,8 @@ public enum KVMModule {
 
         runtime.push(function: TaskBindings.usageFunction, documented: false)
         stack.setRawField(kvm, "_usage")
+        runtime.push(function: TaskBindings.optionProblemFunction, documented: false)
+        stack.setRawField(kvm, "_option_problem")
 
         stack.push(string: version)
         stack.setRawField(kvm, "version")

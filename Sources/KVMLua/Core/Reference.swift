@@ -47,6 +47,7 @@ public enum Reference {
                 if !spec.returns.isEmpty { text += " → \(spec.returns)" }
                 text += "\n\n" + spec.documentation.split(separator: "\n", omittingEmptySubsequences: false)
                     .map { $0.trimmingLeadingSpaces }.joined(separator: "\n") + "\n\n"
+                if let options = spec.optionsLine { text += options + "\n\n" }
             }
         }
         let rest = specs.filter { !done.contains($0.name) }
@@ -54,6 +55,7 @@ public enum Reference {
             text += "\n## Other\n\n"
             for spec in rest.sorted(by: { $0.name < $1.name }) {
                 text += "### `\(spec.signature)`\n\n\(spec.documentation)\n\n"
+                if let options = spec.optionsLine { text += options + "\n\n" }
             }
         }
         while text.hasSuffix("\n\n") { text.removeLast() }

@@ -13,6 +13,7 @@ enum ConnectBindings {
         [
             LuaFunctionSpec(
                 "kvm.connect", signature: "kvm.connect(target [, opts])", returns: "Device",
+                options: ["user", "password", "token", "insecure", "fingerprint", "ca", "timeout", "protocol"],
                 """
                 Logs in to a NanoKVM and returns a Device. `target`: a URL (`http://host[:port]`,
                 `https://...`), a bare host (http), or a profile name of the config file; nil uses
@@ -26,12 +27,19 @@ enum ConnectBindings {
                 body: { call in try connect(call) }),
             LuaFunctionSpec(
                 "kvm.sim", signature: "kvm.sim([opts])", returns: "Device",
+                options: [
+                    "generation", "width", "height", "fps", "time_scale", "login_delay_scale", "host_layout",
+                    "inspection", "authentication", "password", "users",
+                ],
                 """
                 Starts the built-in simulated NanoKVM on 127.0.0.1 in this process and returns a
                 Device connected to it. `opts`: `generation` ("current" default, or "legacy" for
                 2.0.x firmware), `width`, `height`, `fps`, `time_scale` (1 = real button and
                 paste timing, 0 = none), `login_delay_scale`, `host_layout` (the simulated host's
-                keyboard layout: "us" default, "uk", "de", "fr"). `dev:close()` stops it.
+                keyboard layout: "us" default, "uk", "de", "fr"), `password` (of `admin`), `users`
+                (more accounts: `{ {name=, password=, role="user"|"admin"} }`), `authentication`
+                (false: the device asks for no login), `inspection` (the test-only `/__sim/`
+                endpoints). `dev:close()` stops it.
                 """,
                 body: { call in try simulate(call) }),
             LuaFunctionSpec(
@@ -88,7 +96,7 @@ enum ConnectBindings {
                 request.protocolSelection = selection
             }
         }
-        if let options = try call.optionalTable(2) {
+        if let options = try call.options(2) {
             if let user = try options.string("user") { request.user = user }
             if let password = try options.string("password") { request.password = password }
             if let token = try options.string("token") { request.token = token }
@@ -212,7 +220,7 @@ enum ConnectBindings {
 
     static func simulate(_ call: LuaCall) throws -> LuaReturn {
         var configuration = SimulatorConfiguration()
-        if let options = try call.optionalTable(1) {
+        if let options = try call.options(1) {
             if let name = try options.string("generation") {
                 guard let generation = SimulatorGeneration(rawValue: name) else {
                     throw call.argumentError(1, "field 'generation' must be \"current\" or \"legacy\"")

@@ -74,13 +74,13 @@ struct MethodBuilder<Handle: AnyObject> {
     mutating func append(_ spec: LuaFunctionSpec) { specs.append(spec) }
 
     mutating func add(
-        _ name: String, args arguments: String = "", returns: String = "", _ documentation: String,
+        _ name: String, args arguments: String = "", returns: String = "", options: [String] = [], _ documentation: String,
         _ body: @escaping (LuaCall, Handle) throws -> LuaReturn
     ) {
         let typeName = self.typeName
         specs.append(
             LuaFunctionSpec(
-                prefix + name, signature: "\(prefix)\(name)(\(arguments))", returns: returns, documentation,
+                prefix + name, signature: "\(prefix)\(name)(\(arguments))", returns: returns, options: options, documentation,
                 body: { call in try body(call, try call.object(1, as: Handle.self, typeName: typeName)) }))
     }
 }
@@ -236,12 +236,12 @@ enum DeviceBindings {
         }
         for on in [true, false] {
             b.add(
-                on ? "power_on" : "power_off", args: "[opts]", returns: "boolean",
+                on ? "power_on" : "power_off", args: "[opts]", returns: "boolean", options: on ? ["timeout"] : ["timeout", "force"],
                 on
                     ? "Turns the target on if the power LED is off: one short press, then waits until the LED is lit (`opts.timeout`, default 60 s; `timeout` error otherwise). Returns whether it pressed."
                     : "Turns the target off if the power LED is lit: a short press (`opts.force = true`: a long 8 s press), then waits until the LED is off (`opts.timeout`, default 60 s). Returns whether it pressed."
             ) { call, d in
-                let options = try call.optionalTable(2)
+                let options = try call.options(2)
                 let timeout = try options?.number("timeout") ?? 60
                 guard timeout > 0, timeout.isFinite else { throw call.argumentError(2, "field 'timeout' must be > 0") }
                 let force = on ? false : (try options?.boolean("force") ?? false)
@@ -249,15 +249,16 @@ enum DeviceBindings {
             }
         }
         b.add(
-            "paste", args: "text [, opts]",
+            "paste", args: "text [, opts]", options: ["layout", "secret"],
             """
             Types `text` with the device's own paste endpoint (`opts.layout`: `"en"` (default), `"de"`,
             `"fr"`); text longer than the firmware accepts goes in several requests. Characters the
-            device cannot type are skipped by the device. For exact typing use `dev:type`.
+            device cannot type are skipped by the device. `opts.secret = true`: the text is never logged
+            or kept in history. For exact typing use `dev:type`.
             """
         ) { call, d in
             let text = try call.string(2)
-            let options = try call.optionalTable(3)
+            let options = try call.options(3)
             var layout: PasteLayout?
             if let name = try options?.string("layout") {
                 guard let known = PasteLayout(rawValue: name == "us" ? "en" : name) else {
@@ -288,7 +289,7 @@ enum DeviceBindings {
         }
         for spec in ScreenBindings.deviceMethods() + InputBindings.methods() + [LiveKeyboard.spec] { b.append(spec) }
         b.add(
-            "sim_fault", args: "name [, opts]",
+            "sim_fault", args: "name [, opts]", options: ["path", "seconds", "reports"],
             """
             For a device made by `kvm.sim()`: makes the simulator misbehave once, for tests. `name`:
             "http500", "malformed_json", "not_an_envelope", "drop_connection", "delay" (`opts.seconds`),
@@ -301,7 +302,7 @@ enum DeviceBindings {
                 throw NanoKVMError(.unsupported, "sim_fault: this device is not a simulator", device: d.client.baseURL)
             }
             let name = try call.string(2)
-            let options = try call.optionalTable(3)
+            let options = try call.options(3)
             let path = try options?.string("path")
             let fault: SimulatorFault
             switch name {

@@ -16,11 +16,11 @@ enum StorageArea: DeviceAreaKind {
             a.device.run { try await $0.storage.mounted() }
         }
         b.add(
-            "mount", args: "path [, {cdrom=bool}]",
+            "mount", args: "path [, {cdrom=bool}]", options: ["cdrom"],
             "Mounts an image as the target's USB disk; `cdrom=true` presents it as a CD-ROM (firmware 2.2.1+, `unsupported` before)."
         ) { call, a in
             let path = try call.string(2)
-            let cdrom = try call.optionalTable(3)?.boolean("cdrom") ?? false
+            let cdrom = try call.options(3)?.boolean("cdrom") ?? false
             return a.device.run { try await $0.storage.mount(path, cdrom: cdrom) }
         }
         b.add("unmount", "Unmounts the image (the target sees its USB devices re-enumerate).") { _, a in
@@ -409,11 +409,11 @@ enum ScriptsArea: DeviceAreaKind {
             return a.device.run { client in _ = try await client.scripts.upload(name: name, contents: content) }
         }
         b.add(
-            "run", args: "name [, {background=bool}]", returns: "string",
+            "run", args: "name [, {background=bool}]", returns: "string", options: ["background"],
             "Runs a stored script on the device and returns its output (`background=true`: returns at once, with \"\")."
         ) { call, a in
             let name = try call.string(2)
-            let background = try call.optionalTable(3)?.boolean("background") ?? false
+            let background = try call.options(3)?.boolean("background") ?? false
             return a.device.run { try await $0.scripts.run(name: name, background: background) }
         }
         b.add("delete", args: "name", "Deletes a stored script.") { call, a in
@@ -484,9 +484,9 @@ enum AuthArea: DeviceAreaKind {
             Secrets.register(password)
             return a.device.run { try await $0.users.create(username: name, password: password, role: role) }
         }
-        b.add("update_user", args: "name, {role=, enabled=}", "Changes an account's role or enables/disables it.") { call, a in
+        b.add("update_user", args: "name, {role=, enabled=}", options: ["role", "enabled"], "Changes an account's role or enables/disables it.") { call, a in
             let name = try call.string(2)
-            let options = try call.requireTable(3)
+            let options = try call.requireOptions(3)
             var role: UserRole?
             if let text = try options.string("role") {
                 guard let known = UserRole(rawValue: text) else { throw call.argumentError(3, "role must be \"admin\" or \"user\"") }

@@ -45,7 +45,7 @@ enum InputBindings {
     static func methods() -> [LuaFunctionSpec] {
         var b = MethodBuilder<DeviceHandle>(typeName: DeviceHandle.typeName, prefix: "dev:")
         b.add(
-            "type", args: "text [, opts]",
+            "type", args: "text [, opts]", options: ["layout", "delay", "secret"],
             """
             Types `text` key by key over the keyboard WebSocket: `\\n` is Enter, `\\t` Tab.
             `opts.layout`: the target's keyboard layout ("us" default, "uk", "de", "fr"; dead keys
@@ -55,7 +55,7 @@ enum InputBindings {
             """
         ) { call, d in
             let text = try call.string(2)
-            let options = try call.optionalTable(3)
+            let options = try call.options(3)
             var typing = TypingOptions()
             if let name = try options?.string("layout") {
                 guard let layout = KeyboardLayout.named(name) else {
@@ -152,7 +152,7 @@ enum InputBindings {
             return run(d, cleanup: true) { hid in _ = try await hid.mouseUp(button) }
         }
         b.add(
-            "drag", args: "x1, y1, x2, y2 [, opts]",
+            "drag", args: "x1, y1, x2, y2 [, opts]", options: ["button", "steps", "step_interval"],
             "Presses at `x1, y1`, moves to `x2, y2` in steps and releases there (fractions; `opts.button` default \"left\", `opts.steps` default 10, `opts.step_interval` seconds, default 0.02)."
         ) { call, d in
             let x1 = try fraction(call, 2)
@@ -160,7 +160,7 @@ enum InputBindings {
             let x2 = try fraction(call, 4)
             let y2 = try fraction(call, 5)
             var drag = DragOptions()
-            if let options = try call.optionalTable(6) {
+            if let options = try call.options(6) {
                 if let name = try options.string("button") {
                     do { drag.button = try MouseButton(name: name) } catch {
                         throw call.argumentError(6, "unknown mouse button '\(name)'")

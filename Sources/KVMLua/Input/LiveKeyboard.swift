@@ -13,7 +13,7 @@ import Synchronization
 enum LiveKeyboard {
     static var spec: LuaFunctionSpec {
         LuaFunctionSpec(
-            "dev:live", signature: "dev:live([opts])", returns: "Macro or nil",
+            "dev:live", signature: "dev:live([opts])", returns: "Macro or nil", options: ["layout", "record"],
             """
             REPL only: every key pressed on this terminal goes to the target as it is pressed
             (letters, Enter, Backspace, arrows, F-keys, Ctrl and Alt combinations) until Ctrl-]
@@ -22,7 +22,7 @@ enum LiveKeyboard {
             """,
             body: { call in
                 let device = try call.object(1, as: DeviceHandle.self, typeName: DeviceHandle.typeName)
-                let options = try call.optionalTable(2)
+                let options = try call.options(2)
                 var layout = KeyboardLayout.us
                 if let name = try options?.string("layout") {
                     guard let named = KeyboardLayout.named(name) else { throw call.argumentError(2, "unknown layout '\(name)'") }

@@ -36,7 +36,7 @@ enum MacroBindings {
             call.returning(.array(m.macro.steps.map { step in stepData(step.offset, step.action) }))
         }
         b.add(
-            "play", args: "dev [, opts]",
+            "play", args: "dev [, opts]", options: ["speed", "loops", "layout"],
             """
             Plays the macro on `dev`, every step at its offset from the start (one monotonic clock,
             absolute deadlines). `opts.speed` (2 = twice as fast), `opts.loops` (default 1),
@@ -45,7 +45,7 @@ enum MacroBindings {
             """
         ) { call, m in
             let device = try call.object(2, as: DeviceHandle.self, typeName: DeviceHandle.typeName)
-            let options = try call.optionalTable(3)
+            let options = try call.options(3)
             let speed = try options?.number("speed") ?? 1
             guard speed > 0, speed <= 1000 else { throw call.argumentError(3, "field 'speed' must be > 0") }
             let loops = try options?.integer("loops") ?? 1
@@ -152,11 +152,11 @@ enum MacroBindings {
                     return call.returning(object: MacroHandle(try Macro.importPiKVM(text)))
                 }),
             LuaFunctionSpec(
-                "kvm.macro.import_ducky", signature: "kvm.macro.import_ducky(text [, opts])", returns: "Macro",
+                "kvm.macro.import_ducky", signature: "kvm.macro.import_ducky(text [, opts])", returns: "Macro", options: ["key_delay"],
                 "Converts DuckyScript 1.0 text (REM, DELAY, DEFAULT_DELAY, STRING, STRINGLN, REPEAT, keys and combinations); `opts.key_delay` (default 0.02) spaces the keystrokes. DuckyScript 3 constructs raise `usage` naming the line.",
                 body: { call in
                     let text = try call.string(1)
-                    let delay = try call.optionalTable(2)?.number("key_delay") ?? 0.02
+                    let delay = try call.options(2)?.number("key_delay") ?? 0.02
                     guard delay >= 0, delay.isFinite else { throw call.argumentError(2, "field 'key_delay' must be >= 0") }
                     return call.returning(object: MacroHandle(try Macro.importDuckyScript(text, keyDelay: delay)))
                 }),

@@ -155,13 +155,13 @@ enum ScreenBindings {
                     }, push: { frame, stack in pushFrame(frame, stack) }))
         }
         b.add(
-            "frames", args: "[opts]", returns: "iterator",
+            "frames", args: "[opts]", returns: "iterator", options: ["fps", "count"],
             """
             Frames for a generic `for`: `for f in dev:frames{fps=5, count=10} do ... end`. `opts.fps`
             limits the rate, `opts.count` stops after that many; leaving the loop ends the stream.
             """
         ) { call, d in
-            let options = try call.optionalTable(2)
+            let options = try call.options(2)
             let fps = try options?.number("fps")
             let count = try options?.integer("count")
             if let fps, !(fps > 0 && fps.isFinite) { throw call.argumentError(2, "field 'fps' must be > 0") }
@@ -178,7 +178,7 @@ enum ScreenBindings {
             return .values(4)
         }
         b.add(
-            "record", args: "path, opts", returns: "table",
+            "record", args: "path, opts", returns: "table", options: ["seconds", "frames"],
             """
             Records the stream to `path`: `.avi` (Motion-JPEG, written as received) or `.mp4` (through
             ffmpeg, which must be installed). `opts.seconds` or `opts.frames` says when to stop.
@@ -188,7 +188,7 @@ enum ScreenBindings {
             let path = try call.string(2)
             _ = try VideoFileType(path: path)
             try Sandbox.checkWrite(path)
-            let options = try call.requireTable(3)
+            let options = try call.requireOptions(3)
             let seconds = try options.number("seconds")
             let frames = try options.integer("frames")
             guard seconds != nil || frames != nil else { throw call.argumentError(3, "give opts.seconds or opts.frames") }
@@ -201,7 +201,7 @@ enum ScreenBindings {
             }
         }
         b.add(
-            "wait_change", args: "[opts]", returns: "Frame",
+            "wait_change", args: "[opts]", returns: "Frame", options: ["area", "threshold", "timeout"],
             """
             Waits until the screen differs from the frame current at the call and returns the new
             frame. `opts.area` (`{x=, y=, w=, h=}` or `{x, y, w, h}` fractions) limits where to look,
@@ -209,7 +209,7 @@ enum ScreenBindings {
             0.0002: a few typed characters), `opts.timeout` (default 10 s) raises `timeout`.
             """
         ) { call, d in
-            let options = try call.optionalTable(2)
+            let options = try call.options(2)
             let area = try readArea(call, tableIndex: 2, field: "area", argument: 2) ?? .full
             let threshold = try options?.number("threshold") ?? Frame.defaultChangeThreshold
             let timeout = try options?.number("timeout") ?? 10
@@ -221,14 +221,14 @@ enum ScreenBindings {
                     push: pushFrame))
         }
         b.add(
-            "wait_still", args: "[opts]", returns: "Frame",
+            "wait_still", args: "[opts]", returns: "Frame", options: ["seconds", "area", "threshold", "timeout"],
             """
             Waits until the screen has not changed for `opts.seconds` (default 2) and returns the last
             frame (nil when no frame came at all: a still screen with frame detection on).
             `opts.area`, `opts.threshold` as for `wait_change`; `opts.timeout` (default 30 s).
             """
         ) { call, d in
-            let options = try call.optionalTable(2)
+            let options = try call.options(2)
             let area = try readArea(call, tableIndex: 2, field: "area", argument: 2) ?? .full
             let threshold = try options?.number("threshold") ?? Frame.defaultChangeThreshold
             let still = try options?.number("seconds") ?? 2
@@ -243,10 +243,10 @@ enum ScreenBindings {
                     }, push: pushFrame))
         }
         b.add(
-            "show", args: "[opts]",
+            "show", args: "[opts]", options: ["width"],
             "Draws the current screen in the terminal with truecolor half-block characters, `opts.width` columns wide (default: the terminal's width)."
         ) { call, d in
-            let options = try call.optionalTable(2)
+            let options = try call.options(2)
             let width = try options?.integer("width")
             if let width, !(4...1000).contains(width) { throw call.argumentError(2, "field 'width' must be 4..1000") }
             guard isatty(1) != 0 else {
