@@ -3,7 +3,7 @@ import KVMLua
 import LuaBridge
 import Testing
 
-@Suite struct ModuleTests {
+@Suite(.timeLimit(.minutes(1))) struct ModuleTests {
     @Test func requireGivesTheGlobal() async throws {
         let text = try await onLuaThread { try KVMState().run("return require('kvm') == kvm, type(kvm.version)") }
         #expect(text == "true\tstring")

@@ -5,7 +5,7 @@ import Testing
 
 /// docs/lua-api.md is generated from the function specs; this fails when they drift apart.
 /// `UPDATE_DOCS=1` (scripts/gen-docs) rewrites the file instead.
-@Suite struct ReferenceTests {
+@Suite(.timeLimit(.minutes(1))) struct ReferenceTests {
     static let path: String = {
         var url = URL(fileURLWithPath: #filePath)
         for _ in 0..<3 { url.deleteLastPathComponent() }

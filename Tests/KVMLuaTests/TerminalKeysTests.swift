@@ -1,7 +1,7 @@
 @testable import KVMLua
 import Testing
 
-@Suite struct TerminalKeysTests {
+@Suite(.timeLimit(.minutes(1))) struct TerminalKeysTests {
     func decode(_ bytes: [UInt8]) -> [TerminalKeyEvent] {
         var decoder = TerminalKeyDecoder()
         return decoder.feed(bytes) + decoder.flushPendingEscape()

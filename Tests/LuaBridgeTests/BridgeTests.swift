@@ -86,7 +86,7 @@ func installTestFunctions(_ lua: TestLua) {
     lua_setglobal(lua.L, "t")
 }
 
-@Suite struct BridgeTests {
+@Suite(.timeLimit(.minutes(1))) struct BridgeTests {
     @Test func valuesKeepTheirTypes() async throws {
         let text = try await onLuaThread {
             let lua = try TestLua()

@@ -5,7 +5,7 @@ import NanoKVM
 import Testing
 @testable import NanoKVMSimulator
 
-@Suite struct EndpointTests {
+@Suite(.timeLimit(.minutes(1))) struct EndpointTests {
     @Test func powerPressTogglesTheHostAfterThePress() async throws {
         var config = SimulatorConfiguration.fast()
         config.timeScale = 1

@@ -6,7 +6,7 @@ import NanoKVM
 import Testing
 @testable import NanoKVMSimulator
 
-@Suite struct HTTPTests {
+@Suite(.timeLimit(.minutes(1))) struct HTTPTests {
     @Test func envelopeHasExactKeysTypeAndLength() async throws {
         try await withSimulator { sim in
             let token = try await sim.login()
@@ -266,7 +266,7 @@ import Testing
     }
 }
 
-@Suite struct VersionSwitchTests {
+@Suite(.timeLimit(.minutes(1))) struct VersionSwitchTests {
     @Test func intermediateVersionsPickTheirSwitches() async throws {
         var config = SimulatorConfiguration.fast(.current)
         config.applicationVersion = "2.4.0"

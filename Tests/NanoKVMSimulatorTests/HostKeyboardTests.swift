@@ -4,7 +4,7 @@ import Testing
 
 /// The simulated host's console composes dead keys like its OS layout, and its transcript
 /// keeps each typed character once (a tab is one `\t`, not its expansion).
-@Suite struct HostKeyboardTests {
+@Suite(.timeLimit(.minutes(1))) struct HostKeyboardTests {
     @Test func deadKeysComposeAndTabsStayTabs() async throws {
         var configuration = SimulatorConfiguration.fast()
         configuration.hostLayout = .de

@@ -42,7 +42,7 @@ private func readPart(_ conn: TestConnection, pending: inout [UInt8]) async thro
     return (headers, jpeg)
 }
 
-@Suite struct StreamTests {
+@Suite(.timeLimit(.minutes(1))) struct StreamTests {
     @Test func currentMJPEGFraming() async throws {
         try await withSimulator { sim in
             let token = try await sim.login()
@@ -142,7 +142,7 @@ private func readPart(_ conn: TestConnection, pending: inout [UInt8]) async thro
     }
 }
 
-@Suite struct LifecycleTests {
+@Suite(.timeLimit(.minutes(1))) struct LifecycleTests {
     @Test func mjpegEndsCleanlyWhenTheSessionIsRevoked() async throws {
         try await withSimulator { sim in
             let token = try await sim.login()
@@ -184,7 +184,7 @@ private func readPart(_ conn: TestConnection, pending: inout [UInt8]) async thro
     }
 }
 
-@Suite struct FaultAndInspectionTests {
+@Suite(.timeLimit(.minutes(1))) struct FaultAndInspectionTests {
     @Test func requestFaults() async throws {
         try await withSimulator { sim in
             let token = try await sim.login()
@@ -254,7 +254,7 @@ private func readPart(_ conn: TestConnection, pending: inout [UInt8]) async thro
     }
 }
 
-@Suite struct CryptoTests {
+@Suite(.timeLimit(.minutes(1))) struct CryptoTests {
     @Test func documentedTestVector() {
         let field = DeviceCrypto.encrypt("admin", salt: [0, 1, 2, 3, 4, 5, 6, 7])
         #expect(field == "U2FsdGVkX18AAQIDBAUGB7RQW%2Bo4DxJ1XwZq5sFeCig%3D")

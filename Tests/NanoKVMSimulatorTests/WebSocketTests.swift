@@ -6,7 +6,7 @@ import NanoKVM
 import Testing
 @testable import NanoKVMSimulator
 
-@Suite struct WebSocketTests {
+@Suite(.timeLimit(.minutes(1))) struct WebSocketTests {
     @Test func upgradeNeedsTheCookieAndHappensOnKeepAliveConnections() async throws {
         try await withSimulator { sim in
             let token = try await sim.login()

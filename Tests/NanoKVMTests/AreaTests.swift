@@ -2,7 +2,7 @@ import NanoKVM
 import NanoKVMSimulator
 import Testing
 
-@Suite("REST areas against the simulator")
+@Suite("REST areas against the simulator", .timeLimit(.minutes(1)))
 struct AreaTests {
     @Test("GPIO: presses and LEDs", arguments: bothGenerations)
     func gpio(generation: SimulatorGeneration) async throws {

@@ -2,7 +2,7 @@ import NanoKVM
 import NanoKVMSimulator
 import Testing
 
-@Suite("Connecting, authentication and error mapping (simulator)")
+@Suite("Connecting, authentication and error mapping (simulator)", .timeLimit(.minutes(1)))
 struct ConnectTests {
     @Test("Connect detects generation and version", arguments: bothGenerations)
     func connect(generation: SimulatorGeneration) async throws {

@@ -53,7 +53,7 @@ func sentReports(_ simulator: NanoKVMSimulator, _ kind: SimulatorReport.Kind? = 
     simulator.reports.filter { $0.source == .webSocket && (kind == nil || $0.kind == kind) }.map(\.bytes)
 }
 
-@Suite("Keyboard: names, layouts, typing, chords")
+@Suite("Keyboard: names, layouts, typing, chords", .timeLimit(.minutes(1)))
 struct KeyboardTests {
     // MARK: Offline
 

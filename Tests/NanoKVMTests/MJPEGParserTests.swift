@@ -82,7 +82,7 @@ func parse(_ stream: [UInt8], chunkSizes: [Int], parser: inout MJPEGParser, maxB
     return frames
 }
 
-@Suite("MJPEG multipart parser")
+@Suite("MJPEG multipart parser", .timeLimit(.minutes(1)))
 struct MJPEGParserTests {
     func frames(count: Int, seed: UInt64 = 1, size: Int = 3000, thumbnail: Bool = false, odd: Bool = false) -> [[UInt8]] {
         var maker = SyntheticJPEG(seed: seed)

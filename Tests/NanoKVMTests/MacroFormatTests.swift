@@ -1,7 +1,7 @@
 import NanoKVM
 import Testing
 
-@Suite struct MacroFormatTests {
+@Suite(.timeLimit(.minutes(1))) struct MacroFormatTests {
     static let sample = """
         # login on the console
         0 type "root\\n"

@@ -2,7 +2,7 @@ import NanoKVM
 import NanoKVMSimulator
 import Testing
 
-@Suite("More REST areas: Tailscale actions, Wi-Fi, uploads, downloads")
+@Suite("More REST areas: Tailscale actions, Wi-Fi, uploads, downloads", .timeLimit(.minutes(1)))
 struct MoreAreaTests {
     @Test("Tailscale lifecycle on both route families", arguments: bothGenerations)
     func tailscale(generation: SimulatorGeneration) async throws {

@@ -29,7 +29,7 @@ private func expectReports(
     #expect(logged(simulator) == wanted, sourceLocation: sourceLocation)
 }
 
-@Suite("Mouse: absolute, pixels, relative, buttons, drag, wheel")
+@Suite("Mouse: absolute, pixels, relative, buttons, drag, wheel", .timeLimit(.minutes(1)))
 struct MouseTests {
     @Test("Fractions scale like the web UI: floor(32767·f) + 1, at most 32767")
     func scaling() throws {

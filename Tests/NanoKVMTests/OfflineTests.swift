@@ -2,7 +2,7 @@ import Testing
 
 @testable import NanoKVM
 
-@Suite("Versions, profiles and the endpoint table")
+@Suite("Versions, profiles and the endpoint table", .timeLimit(.minutes(1)))
 struct FirmwareProfileTests {
     @Test func parsing() {
         #expect(FirmwareVersion(parsing: "2.0.9") == FirmwareVersion(2, 0, 9))
@@ -97,7 +97,7 @@ struct FirmwareProfileTests {
     }
 }
 
-@Suite("HID report encodings")
+@Suite("HID report encodings", .timeLimit(.minutes(1)))
 struct HIDReportTests {
     @Test("Binary frames of §8.2")
     func binary() {
@@ -142,7 +142,7 @@ struct HIDReportTests {
     }
 }
 
-@Suite("Envelopes, addresses, errors")
+@Suite("Envelopes, addresses, errors", .timeLimit(.minutes(1)))
 struct EnvelopeTests {
     @Test func envelopes() throws {
         let ok = try Envelope.parse(Array(#"{"code":0,"msg":"success","data":{"a":[1,2]}}"#.utf8))

@@ -3,7 +3,7 @@ import Testing
 
 @testable import NanoKVM
 
-@Suite("Password obfuscation")
+@Suite("Password obfuscation", .timeLimit(.minutes(1)))
 struct PasswordObfuscationTests {
     @Test("Protocol §4.1 test vector")
     func testVector() throws {

@@ -31,7 +31,7 @@ func fourCC(_ bytes: [UInt8], _ offset: Int) -> String {
     String(decoding: bytes[offset..<(offset + 4)], as: UTF8.self)
 }
 
-@Suite("Screen: frames and files (offline)")
+@Suite("Screen: frames and files (offline)", .timeLimit(.minutes(1)))
 struct ScreenTestsOffline {
     @Test("Areas: fractions are checked; pixel rectangles stay inside the image")
     func areas() throws {

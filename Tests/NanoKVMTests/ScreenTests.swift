@@ -34,7 +34,7 @@ func scratchDirectory() throws -> String {
     return path
 }
 
-@Suite("Screen: frames, waits, recordings (simulator)", .serialized)
+@Suite("Screen: frames, waits, recordings (simulator)", .serialized, .timeLimit(.minutes(1)))
 struct ScreenTests {
     @Test("A screenshot has the simulator's resolution, saves as .jpg/.png, and ffmpeg decodes both", arguments: bothGenerations)
     func screenshot(generation: SimulatorGeneration) async throws {

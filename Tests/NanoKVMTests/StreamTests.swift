@@ -6,7 +6,7 @@ func isJPEG(_ bytes: [UInt8]) -> Bool {
     bytes.count > 4 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[bytes.count - 2] == 0xFF && bytes[bytes.count - 1] == 0xD9
 }
 
-@Suite("MJPEG stream over HTTP")
+@Suite("MJPEG stream over HTTP", .timeLimit(.minutes(1)))
 struct StreamTests {
     @Test("Frames arrive in order with receive times; stopping closes the connection", arguments: bothGenerations)
     func frames(generation: SimulatorGeneration) async throws {

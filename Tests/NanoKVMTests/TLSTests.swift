@@ -3,7 +3,7 @@ import Testing
 
 /// HTTPS against a loopback server with a device-like self-signed certificate made by the
 /// `openssl` command line.
-@Suite("TLS trust: default, insecure, CA file, SHA-256 pin", .serialized)
+@Suite("TLS trust: default, insecure, CA file, SHA-256 pin", .serialized, .timeLimit(.minutes(1)))
 struct TLSTests {
     func withTLSDevice(caSigned: Bool = false, _ body: (ScriptedDevice, TestCertificate) async throws -> Void) async throws {
         let certificate = try TestCertificate.make()
@@ -133,7 +133,7 @@ struct TLSTests {
     }
 }
 
-@Suite("Answers only a scripted device gives")
+@Suite("Answers only a scripted device gives", .timeLimit(.minutes(1)))
 struct ScriptedAnswerTests {
     @Test("HTTP→HTTPS redirect at connect switches to the HTTPS address")
     func redirectToHTTPS() async throws {
@@ -193,7 +193,7 @@ struct ScriptedAnswerTests {
     }
 }
 
-@Suite("Version fallback by route probing")
+@Suite("Version fallback by route probing", .timeLimit(.minutes(1)))
 struct ProbeTests {
     @Test("An unreadable version (fallback 1.0.0) is estimated from which routes exist")
     func probing() async throws {

@@ -17,7 +17,7 @@ func webSocketReports(_ simulator: NanoKVMSimulator) -> [SimulatorReport] {
     simulator.reports.filter { $0.source == .webSocket }
 }
 
-@Suite("WebSocket HID session")
+@Suite("WebSocket HID session", .timeLimit(.minutes(1)))
 struct WebSocketTests {
     @Test("Keyboard reports reach the host in the generation's encoding", arguments: bothGenerations)
     func keyboard(generation: SimulatorGeneration) async throws {

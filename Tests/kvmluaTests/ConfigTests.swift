@@ -24,7 +24,7 @@ private func mode(of path: String) throws -> Int {
     return (attributes[.posixPermissions] as? NSNumber)?.intValue ?? -1
 }
 
-@Suite("config file, profiles, passwords and tokens", .tags(.kvmluaAddition))
+@Suite("config file, profiles, passwords and tokens", .tags(.kvmluaAddition), .timeLimit(.minutes(1)))
 struct ConfigTests {
     @Test("profiles: kvm.profiles() never shows the password; kvm.connect and --device take a profile name")
     func profiles() async throws {
@@ -189,7 +189,7 @@ private final class SelfSignedServer {
     }
 }
 
-@Suite("TLS trust on first use (known_hosts)", .tags(.kvmluaAddition), .serialized)
+@Suite("TLS trust on first use (known_hosts)", .tags(.kvmluaAddition), .serialized, .timeLimit(.minutes(1)))
 struct KnownHostsTests {
     @Test("an untrusted certificate: refused with its fingerprint without a terminal; asked, recorded and pinned on one; a changed one refused")
     func trustOnFirstUse() async throws {

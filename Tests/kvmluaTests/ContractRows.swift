@@ -38,7 +38,7 @@ func quit(_ s: PTYSession) async throws -> ExitStatus {
 let errorFrame = "[C]: in function 'error'"
 let mainC = "[C]: in ?"
 
-@Suite("lua CLI contract rows (same as lua5.4)")
+@Suite("lua CLI contract rows (same as lua5.4)", .timeLimit(.minutes(1)))
 struct ContractRows {
 
     // MARK: - C: options

@@ -13,7 +13,7 @@ import Musl
 import Foundation
 import Testing
 
-@Suite("Decision rows (kvmlua differs from lua5.4 5.4.4 on purpose)")
+@Suite("Decision rows (kvmlua differs from lua5.4 5.4.4 on purpose)", .timeLimit(.minutes(1)))
 struct DecisionRows {
 
     @Test("X6 error in a script read from non-tty stdin: kvmlua exits 1 (lua5.4 exits 0)")

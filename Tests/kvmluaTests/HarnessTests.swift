@@ -8,7 +8,7 @@ import Musl
 import Foundation
 import Testing
 
-@Suite("Harness self-checks")
+@Suite("Harness self-checks", .timeLimit(.minutes(1)))
 struct HarnessTests {
 
     @Test("the binary under test exists")

@@ -27,7 +27,7 @@ private func eventually(_ simulator: NanoKVMSimulator, seconds: Double = 5, _ co
     return condition(await simulator.state().input)
 }
 
-@Suite("keyboard and mouse from the command line", .tags(.kvmluaAddition), .serialized)
+@Suite("keyboard and mouse from the command line", .tags(.kvmluaAddition), .serialized, .timeLimit(.minutes(1)))
 struct InputCLITests {
     @Test("Ctrl-C while a script holds keys and buttons: exit 1, nothing stays pressed")
     func ctrlCReleases() async throws {

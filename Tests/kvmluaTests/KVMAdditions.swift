@@ -4,7 +4,7 @@
 import Foundation
 import Testing
 
-@Suite("kvmlua: kvm module from the command line", .tags(.kvmluaAddition))
+@Suite("kvmlua: kvm module from the command line", .tags(.kvmluaAddition), .timeLimit(.minutes(1)))
 struct KVMAdditions {
     @Test("Debian's Lua C modules load: require 'cjson'")
     func cjson() async throws {

@@ -29,7 +29,7 @@ private func occurrences(of needle: String, in s: String) -> Int {
     s.components(separatedBy: needle).count - 1
 }
 
-@Suite("kvmlua additions to the REPL and CLI", .tags(.kvmluaAddition))
+@Suite("kvmlua additions to the REPL and CLI", .tags(.kvmluaAddition), .timeLimit(.minutes(1)))
 struct ReplAdditions {
 
     // MARK: - Echo

@@ -4,7 +4,7 @@
 import Foundation
 import Testing
 
-@Suite("--sandbox", .tags(.kvmluaAddition))
+@Suite("--sandbox", .tags(.kvmluaAddition), .timeLimit(.minutes(1)))
 struct SandboxTests {
     @Test("what a sandboxed script cannot do, and what it still can")
     func restrictions() async throws {
