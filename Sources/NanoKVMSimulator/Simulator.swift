@@ -168,6 +168,8 @@ public final class NanoKVMSimulator: Sendable {
     public func clearReports() { device.host.clearReports() }
     /// Every request the device answered (inspection endpoints excluded), oldest first.
     public var requestLog: [SimulatorRequestRecord] { device.state.withLock { $0.requestLog } }
+    /// Forgets the requests logged so far.
+    public func clearRequestLog() { device.state.withLock { $0.requestLog.removeAll() } }
 
     // MARK: Control
 

@@ -10,14 +10,83 @@ struct ConnectTests {
             #expect(client.generation == (generation == .legacy ? .legacy : .current))
             #expect(client.version == simulator.configuration.effectiveApplicationVersion)
             #expect(client.profile.isMultiUser == (generation == .current))
-            #expect(client.deviceInfo.version == client.version)
-            #expect(!client.deviceInfo.ip.isEmpty)
+            #expect(client.deviceInfo?.version == client.version)
+            #expect(client.deviceInfo?.ip.isEmpty == false)
             #expect(await client.loginCount() == 1)
             #expect(await client.currentToken() != nil)
             let info = try await client.info()
             #expect(info.raw[generation == .legacy ? "firmware" : "application"]?.stringValue == client.version)
-            #expect(info.ips == client.deviceInfo.ips)
+            #expect(info.ips == client.deviceInfo?.ips)
         }
+    }
+
+    @Test("A saved session with known firmware opens the stream first and confirms the firmware beside it", arguments: bothGenerations)
+    func reusedSession(generation: SimulatorGeneration) async throws {
+        try await withDevice(generation) { simulator, first in
+            guard let token = await first.currentToken() else { throw NanoKVMError(.auth, "no token") }
+            var options = try ConnectionOptions(url: simulator.baseURL, token: token)
+            options.knownFirmware = first.knownFirmware
+            simulator.clearRequestLog()
+            let client = try await NanoKVMClient.connect(options)
+            #expect(client.profile == first.profile, "ready with the known profile")
+            let frame = try await client.frames.screenshot()
+            #expect(frame.width == simulator.configuration.width)
+            let log = simulator.requestLog.map(\.path)
+            #expect(!log.contains("/api/auth/users"), "no multi-user probe: \(log)")
+            #expect(!log.contains("/api/auth/login"), "no login: \(log)")
+            #expect(log.firstIndex(of: "/api/stream/mjpeg") != nil)
+            // The confirmation ran beside the stream, and a REST call waits for it.
+            _ = try await client.gpio.leds()
+            #expect(simulator.requestLog.contains { $0.path == "/api/vm/info" && $0.hadCookie }, "the firmware was confirmed")
+            #expect(client.deviceInfo?.version == first.version)
+            await client.close()
+        }
+    }
+
+    @Test("A saved session whose firmware changed is corrected before the first call that depends on it")
+    func reusedSessionAfterAnUpdate() async throws {
+        try await withDevice(.current) { simulator, first in
+            guard let token = await first.currentToken() else { throw NanoKVMError(.auth, "no token") }
+            var options = try ConnectionOptions(url: simulator.baseURL, token: token)
+            // As if the device ran 2.2.2 when the session was saved and was updated since.
+            options.knownFirmware = KnownFirmware(versionString: "2.2.2", isMultiUser: false)
+            let client = try await NanoKVMClient.connect(options)
+            _ = try await client.gpio.leds()
+            #expect(client.version == first.version, "the version the device reports now")
+            #expect(client.profile.isMultiUser == first.profile.isMultiUser)
+            #expect(client.generation == .current)
+            let hid = try await client.openHIDSession()
+            await hid.close()
+            await client.close()
+        }
+    }
+
+    @Test("A saved session the device rejects says so on the first call")
+    func reusedSessionRejected() async throws {
+        try await withDevice(.current) { simulator, first in
+            guard let token = await first.currentToken() else { throw NanoKVMError(.auth, "no token") }
+            var options = try ConnectionOptions(url: simulator.baseURL, token: token)
+            options.knownFirmware = first.knownFirmware
+            simulator.expireTokens()
+            let client = try await NanoKVMClient.connect(options)
+            do {
+                _ = try await client.gpio.leds()
+                Issue.record("a rejected token must fail")
+            } catch let error as NanoKVMError {
+                #expect(error.kind == .auth)
+                #expect(error.message.contains("saved session"), "\(error.message)")
+            }
+            await client.close()
+        }
+    }
+
+    @Test("Known firmware survives the token file's line format")
+    func knownFirmwareLine() {
+        let known = KnownFirmware(versionString: "2.5.1", isMultiUser: true)
+        #expect(KnownFirmware(line: known.line) == known)
+        #expect(KnownFirmware(line: "firmware 2.0.9 single-user")?.isMultiUser == false)
+        #expect(KnownFirmware(line: "garbage") == nil)
+        #expect(KnownFirmware(line: "firmware x.y multi-user") == nil)
     }
 
     @Test("A forced protocol overrides the detected generation", arguments: bothGenerations)

@@ -212,7 +212,7 @@ struct ProbeTests {
         #expect(client.version == "1.0.0")
         #expect(client.profile.version == FirmwareVersion(2, 4, 1))
         #expect(client.generation == .current)
-        #expect(client.deviceInfo.ips == ["10.0.0.8"])
+        #expect(client.deviceInfo?.ips == ["10.0.0.8"])
         let probes = device.requests.map(\.path)
         #expect(probes.contains("/api/hid/leds") && probes.contains("/api/network/dns"))
         #expect(!probes.contains("/api/hid/shortcuts"))

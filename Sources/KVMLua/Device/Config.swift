@@ -190,7 +190,14 @@ public enum Credentials {
         return directory + "/" + String(safe)
     }
 
-    public static func cachedToken(device: String, user: String) -> String? {
+    /// A saved session: the token (line 1) and what the connection found about the firmware
+    /// (line 2, `firmware <version> multi-user|single-user`; absent in files of older versions).
+    public struct SavedSession: Sendable {
+        public var token: String
+        public var firmware: KnownFirmware?
+    }
+
+    public static func cachedToken(device: String, user: String) -> SavedSession? {
         guard let path = tokenPath(device: device, user: user) else { return nil }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
@@ -198,19 +205,21 @@ public enum Credentials {
         var buffer = [UInt8](repeating: 0, count: 8192)
         let count = read(fd, &buffer, buffer.count)
         guard count > 0 else { return nil }
-        let token = String(decoding: buffer[0..<count], as: UTF8.self).trimmingTrailingNewlines
-        return token.isEmpty ? nil : token
+        let lines = String(decoding: buffer[0..<count], as: UTF8.self).split(separator: "\n").map(String.init)
+        guard let token = lines.first?.trimmingTrailingNewlines, !token.isEmpty else { return nil }
+        return SavedSession(token: token, firmware: lines.count > 1 ? KnownFirmware(line: lines[1]) : nil)
     }
 
-    /// Saves the token (0600, directory 0700); nil removes it.
-    public static func storeToken(_ token: String?, device: String, user: String) {
+    /// Saves the token and the firmware facts (0600, directory 0700); a nil token removes the file.
+    public static func storeToken(_ token: String?, firmware: KnownFirmware? = nil, device: String, user: String) {
         guard let path = tokenPath(device: device, user: user), let directory = tokenDirectory else { return }
         guard let token, !token.isEmpty else {
             unlink(path)
             return
         }
         guard FileSystem.makeDirectories(directory) else { return }
-        FileSystem.writePrivateFile(path, Array(token.utf8))
+        let text = token + "\n" + (firmware.map { $0.line + "\n" } ?? "")
+        FileSystem.writePrivateFile(path, Array(text.utf8))
     }
 }
 

@@ -182,10 +182,14 @@ enum ConnectBindings {
             if let password { Secrets.register(password) }
         }
         let (trust, knownHost) = trust(for: request, address: address)
-        let options = ConnectionOptions(
-            address: address, username: user, password: password, token: request.token ?? cached,
+        var connection = ConnectionOptions(
+            address: address, username: user, password: password, token: request.token ?? cached?.token,
             trust: trust, timeout: .milliseconds(Int64((request.timeout ?? 10) * 1000)),
             protocolSelection: request.protocolSelection)
+        // A saved session that knows the firmware starts without reading it first (issue 11:
+        // process start → screenshot); the client confirms it in the background.
+        if request.token == nil { connection.knownFirmware = cached?.firmware }
+        let options = connection
         let fallback = cached != nil && request.token == nil
             ? ConnectionOptions(
                 address: address, username: user, password: password, token: nil, trust: options.trust,
@@ -208,7 +212,7 @@ enum ConnectBindings {
                         client = try await connectTrusting(fallback, knownHost: knownHost)
                     }
                     if let token = await client.currentToken() {
-                        Credentials.storeToken(token, device: client.baseURL, user: user)
+                        Credentials.storeToken(token, firmware: client.knownFirmware, device: client.baseURL, user: user)
                     }
                     return DeviceHandle(client: client, cachesToken: true)
                 },

@@ -47,7 +47,7 @@ final class DeviceHandle: LuaSendableObject {
     func shutDown() async {
         await hid.close()
         if cachesToken, let token = await client.currentToken() {
-            Credentials.storeToken(token, device: client.baseURL, user: client.username)
+            Credentials.storeToken(token, firmware: client.knownFirmware, device: client.baseURL, user: client.username)
         }
         await client.close()
         await simulator?.stop()

@@ -55,7 +55,12 @@ enum HIDReportPlayer {
     ) async throws(NanoKVMError) -> HIDPlayback {
         guard speed.isFinite, speed > 0 else { throw NanoKVMError(.usage, "speed must be a number > 0") }
         try await sink.prepare()
-        var base = MonotonicClock.now()
+        // The schedule starts one hand-over ahead, so the first message goes out exactly like
+        // every later one (handed over before its deadline, written by the event loop's timer
+        // at it). Started at "now" it would be written at once from this thread instead, which
+        // lands it later, relative to the rest, than the schedule says: and the first report is
+        // the reference the device hears every later step against (issue 11).
+        var base = MonotonicClock.now() + handOver
         let started = base
         var timings: [HIDReportTiming] = []
         timings.reserveCapacity(messages.count)

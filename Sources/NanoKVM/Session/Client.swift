@@ -12,20 +12,32 @@ public final class NanoKVMClient: Sendable {
     /// Where the device is (an `http://` target that redirected to HTTPS is the HTTPS address).
     public let address: DeviceAddress
     public let username: String
-    /// Firmware version, generation and feature switches.
-    public let profile: FirmwareProfile
-    /// `/api/vm/info` as read while connecting.
-    public let deviceInfo: DeviceInfo
+    /// Firmware version, generation and feature switches (for a reused session: as known from
+    /// the earlier connection until `/api/vm/info` confirms or corrects it).
+    public var profile: FirmwareProfile { state.withLock { $0.profile } }
+    /// `/api/vm/info` as read while connecting; nil while a reused session has not read it yet.
+    public var deviceInfo: DeviceInfo? { state.withLock { $0.deviceInfo } }
+    /// What to keep next to the token for the next connection (`ConnectionOptions.knownFirmware`).
+    public var knownFirmware: KnownFirmware {
+        let profile = self.profile
+        return KnownFirmware(versionString: profile.versionString, isMultiUser: profile.isMultiUser)
+    }
     /// Default per-request timeout.
     public let timeout: Duration
 
     let transport: HTTPTransport
     let session: Session
-    let state = Mutex(ClientState())
+    let state: Mutex<ClientState>
     /// The shared MJPEG stream behind `frames` (FrameSource.swift).
     let frameHub = FrameHub()
 
+    /// A reused session's background read of `/api/vm/info` (true when it succeeded), with the
+    /// connection options it was made with (less the password, which the session keeps).
+    let confirmation = Mutex<(task: Task<Bool, Never>, options: ConnectionOptions)?>(nil)
+
     struct ClientState {
+        var profile: FirmwareProfile
+        var deviceInfo: DeviceInfo?
         /// Frame detection as this client last set it (firmware ≥2.2.3 cannot report it).
         var frameDetection: Bool?
         var closed = false
@@ -41,13 +53,12 @@ public final class NanoKVMClient: Sendable {
     var device: String { address.baseURL }
 
     init(
-        address: DeviceAddress, username: String, profile: FirmwareProfile, deviceInfo: DeviceInfo, timeout: Duration,
+        address: DeviceAddress, username: String, profile: FirmwareProfile, deviceInfo: DeviceInfo?, timeout: Duration,
         transport: HTTPTransport, session: Session
     ) {
         self.address = address
         self.username = username
-        self.profile = profile
-        self.deviceInfo = deviceInfo
+        self.state = Mutex(ClientState(profile: profile, deviceInfo: deviceInfo))
         self.timeout = timeout
         self.transport = transport
         self.session = session
@@ -97,6 +108,23 @@ public final class NanoKVMClient: Sendable {
     private static func connect(_ options: ConnectionOptions, transport: HTTPTransport) async throws -> NanoKVMClient {
         let credentials = options.password.map { Credentials(username: options.username, password: $0) }
         let session = Session(transport: transport, credentials: credentials, token: options.token, timeout: options.timeout)
+        if options.token != nil, let known = options.knownFirmware, let version = FirmwareVersion(parsing: known.versionString),
+            version.major == 2
+        {
+            // A reused session on a device whose firmware we know: ready at once. The first
+            // call whose form depends on the firmware waits for the background confirmation.
+            let profile = FirmwareProfile(
+                versionString: known.versionString, version: version, isMultiUser: known.isMultiUser,
+                selection: options.protocolSelection)
+            let client = NanoKVMClient(
+                address: transport.address, username: options.username, profile: profile, deviceInfo: nil,
+                timeout: options.timeout, transport: transport, session: session)
+            var confirming = options
+            confirming.password = nil
+            let reading = confirming
+            client.confirmation.withLock { $0 = (Task { await client.confirmFirmware(reading) }, reading) }
+            return client
+        }
         var loginOutcome: LoginOutcome?
         if options.token == nil, let credentials {
             switch try await Login.perform(transport, credentials, timeout: options.timeout) {
@@ -108,6 +136,20 @@ public final class NanoKVMClient: Sendable {
             }
         }
 
+        let (info, profile) = try await detectFirmware(
+            options, transport: transport, session: session, multiUserFromLogin: loginOutcome?.tokenFromCookieOnly ?? false,
+            known: nil)
+        return NanoKVMClient(
+            address: transport.address, username: options.username, profile: profile, deviceInfo: info,
+            timeout: options.timeout, transport: transport, session: session)
+    }
+
+    /// Reads `/api/vm/info` and derives the firmware profile. `known` (what an earlier
+    /// connection found) spares the multi-user probe while the version is unchanged.
+    private static func detectFirmware(
+        _ options: ConnectionOptions, transport: HTTPTransport, session: Session, multiUserFromLogin: Bool,
+        known: KnownFirmware?
+    ) async throws -> (DeviceInfo, FirmwareProfile) {
         // /api/vm/info exists in every version and answers every role (§11.2).
         let infoSpec = HTTPRequestSpec(method: .GET, path: APIEndpoint.info.path, timeout: options.timeout)
         let infoResult = try await authenticatedSend(infoSpec, transport: transport, session: session)
@@ -132,17 +174,61 @@ public final class NanoKVMClient: Sendable {
                 .protocol, "cannot read the firmware version from '\(info.version)'", method: "GET", path: infoSpec.path,
                 device: transport.device)
         }
-        var multiUser = loginOutcome?.tokenFromCookieOnly ?? false
-        if !multiUser, version >= FirmwareVersion(2, 5, 0) {
+        var multiUser = multiUserFromLogin
+        if let known, known.versionString == info.version {
+            multiUser = known.isMultiUser
+        } else if !multiUser, version >= FirmwareVersion(2, 5, 0) {
             // Only the multi-user firmware has /api/auth/users; unauthenticated probes are
             // answered 401 (exists) or 404 (does not) before any authentication (§11.1).
             multiUser = try await routeExists(APIEndpoint.listUsers.path, transport: transport, timeout: options.timeout)
         }
         let profile = FirmwareProfile(
             versionString: info.version, version: version, isMultiUser: multiUser, selection: options.protocolSelection)
-        return NanoKVMClient(
-            address: transport.address, username: options.username, profile: profile, deviceInfo: info,
-            timeout: options.timeout, transport: transport, session: session)
+        return (info, profile)
+    }
+
+    /// The background half of a reused session: reads `/api/vm/info` and corrects the profile
+    /// when the firmware changed since the session was saved. False when it failed (the next
+    /// call that needs the firmware tries again and reports the error).
+    func confirmFirmware(_ options: ConnectionOptions) async -> Bool {
+        do {
+            let (info, profile) = try await Self.detectFirmware(
+                options, transport: transport, session: session, multiUserFromLogin: false, known: knownFirmware)
+            state.withLock {
+                $0.profile = profile
+                $0.deviceInfo = info
+            }
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    /// Waits for a reused session's firmware confirmation (at once when there is none or it
+    /// is done); when it failed, tries once more here so the error reaches the caller.
+    func firmwareConfirmed() async throws(NanoKVMError) {
+        guard let (task, options) = confirmation.withLock({ $0 }) else { return }
+        if await task.value {
+            confirmation.withLock { if $0?.task == task { $0 = nil } }
+            return
+        }
+        let (info, profile): (DeviceInfo, FirmwareProfile)
+        do {
+            (info, profile) = try await Self.detectFirmware(
+                options, transport: transport, session: session, multiUserFromLogin: false, known: knownFirmware)
+        } catch var error as NanoKVMError {
+            if error.kind == .auth, !(await session.canLogIn) {
+                error.message = "the saved session was rejected (the device restarted or the token expired); log in with a password"
+            }
+            throw error
+        } catch {
+            throw TransportErrors.map(error, method: "GET", path: APIEndpoint.info.path, device: device, timeout: timeout)
+        }
+        state.withLock {
+            $0.profile = profile
+            $0.deviceInfo = info
+        }
+        confirmation.withLock { if $0?.task == task { $0 = nil } }
     }
 
     /// Route probing without a cookie (§11.1): the first route that exists bounds the version.
@@ -243,6 +329,7 @@ public final class NanoKVMClient: Sendable {
     /// Sends `spec` with the session cookie and the single re-login on 401.
     func send(_ spec: HTTPRequestSpec) async throws(NanoKVMError) -> HTTPResult {
         try checkOpen(spec.method.rawValue, spec.path)
+        try await firmwareConfirmed()
         return try await Self.authenticatedSend(spec, transport: transport, session: session)
     }
 
@@ -253,6 +340,7 @@ public final class NanoKVMClient: Sendable {
         headers: [(name: String, value: String)] = []
     ) async throws(NanoKVMError) -> Envelope {
         let fullPath = (path ?? endpoint.path) + (query.map { "?" + $0 } ?? "")
+        try await firmwareConfirmed()
         try profile.require(endpoint, device: device)
         let method = HTTPMethod(rawValue: endpoint.method)
         var spec = HTTPRequestSpec(method: method, path: fullPath, body: body, timeout: timeout ?? self.timeout)
@@ -309,6 +397,7 @@ public final class NanoKVMClient: Sendable {
     /// Closes the streams and WebSocket sessions this client opened; later calls raise `usage`.
     /// The token stays valid on the device (use `auth.logout()` to revoke it).
     public func close() async {
+        confirmation.withLock { $0?.task.cancel() }
         let closers = state.withLock { state -> [@Sendable () -> Void] in
             state.closed = true
             let list = Array(state.resources.values)

@@ -116,6 +116,10 @@ public struct ConnectionOptions: Sendable {
     public var timeout: Duration
     /// Force the WebSocket protocol generation instead of deriving it from the version.
     public var protocolSelection: ProtocolSelection
+    /// What an earlier connection with `token` found (`client.knownFirmware`). With both, the
+    /// client is ready at once: `/api/vm/info` is read in the background, and a call whose
+    /// form depends on the firmware waits for it (a changed version is noticed there).
+    public var knownFirmware: KnownFirmware?
 
     public init(
         address: DeviceAddress, username: String = "admin", password: String? = nil, token: String? = nil,
@@ -145,5 +149,31 @@ extension ConnectionOptions: CustomStringConvertible {
     /// Never shows the password or the token.
     public var description: String {
         "ConnectionOptions(\(address.baseURL), user: \(username), password: \(password == nil ? "none" : "***"), token: \(token == nil ? "none" : "***"))"
+    }
+}
+
+/// The firmware facts a client derives while connecting, small enough to keep next to a cached
+/// token, so the next run with that token can skip reading them again.
+public struct KnownFirmware: Sendable, Equatable {
+    /// The application version exactly as the device reported it.
+    public var versionString: String
+    /// Whether the device runs the multi-user firmware (main, 2.5.0+ with `/api/auth/users`).
+    public var isMultiUser: Bool
+
+    public init(versionString: String, isMultiUser: Bool) {
+        self.versionString = versionString
+        self.isMultiUser = isMultiUser
+    }
+
+    /// One line: `firmware <version> multi-user|single-user`.
+    public var line: String { "firmware \(versionString) \(isMultiUser ? "multi-user" : "single-user")" }
+
+    /// Reads `line`; nil for anything else (an older cache file, a damaged one).
+    public init?(line: String) {
+        let parts = line.split(separator: " ")
+        guard parts.count == 3, parts[0] == "firmware", FirmwareVersion(parsing: String(parts[1])) != nil,
+            parts[2] == "multi-user" || parts[2] == "single-user"
+        else { return nil }
+        self.init(versionString: String(parts[1]), isMultiUser: parts[2] == "multi-user")
     }
 }

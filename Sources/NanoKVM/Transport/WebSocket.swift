@@ -440,6 +440,7 @@ extension NanoKVMClient {
     /// in again once; a 403 raises `permission`.
     public func openHIDSession(_ options: HIDSessionOptions = HIDSessionOptions()) async throws(NanoKVMError) -> HIDSession {
         let endpoint = APIEndpoint.webSocket
+        try await firmwareConfirmed()
         try profile.require(endpoint, device: device)
         try checkOpen(endpoint.method, endpoint.path)
         let (token, generation) = await session.snapshot()
