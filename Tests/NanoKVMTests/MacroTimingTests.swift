@@ -45,9 +45,10 @@ struct MacroTimingTests {
                 medians.append(errors[errors.count / 2])
             }
             // The precise figures (idle and loaded machine) come from Benchmarks/macro-timing; here
-            // only what holds on any machine: the typical play hears its steps within 1 ms.
+            // only what holds on any machine, however loaded (a stall of the simulator's own
+            // threads shifts its timestamps by milliseconds): the typical play within 10 ms.
             let typical = medians.map(abs).sorted()[medians.count / 2]
-            #expect(typical <= 0.001, "median error relative to the first report, ms per play: \(medians.map { ($0 * 1e6).rounded() / 1e3 })")
+            #expect(typical <= 0.01, "median error relative to the first report, ms per play: \(medians.map { ($0 * 1e6).rounded() / 1e3 })")
             await hid.close()
         }
     }
