@@ -5,11 +5,17 @@ import KVMLua
 /// --help; profile names are asked of kvmlua itself (`--list-profiles`), which reads the config
 /// file the way `kvm.connect` does, rather than parsing Lua in bash.
 enum BashCompletion {
-    /// What the argument of an option completes to; options not named here complete files.
+    /// What the argument of an option completes to, when it is not a file: a function of the
+    /// script below, or a fixed list of words (`"words"`, from `argumentWords`).
     static let argumentKinds: [String: String] = [
         "device": "profiles",
         "play": "macros",
-        "sim": "generations",
+        "sim": "words",
+    ]
+
+    /// The values of options whose argument is one of a few words.
+    static let argumentWords: [String: [String]] = [
+        "sim": ["current", "legacy"],
     ]
 
     static var script: String {
@@ -20,12 +26,15 @@ enum BashCompletion {
             + long.filter { $0.argument != nil }.map { "--" + $0.name }
         var argumentCases = ""
         for option in long {
+            let kind = argumentKinds[option.name] ?? "files"
+            let complete = kind == "words"
+                ? "COMPREPLY=($(compgen -W \"\((argumentWords[option.name] ?? []).joined(separator: " "))\" -- \"$cur\"))"
+                : "_kvmlua_complete_\(kind) \"$cur\""
             if option.argument != nil {
-                let kind = argumentKinds[option.name] ?? "files"
-                argumentCases += "    --\(option.name)) _kvmlua_complete_\(kind) \"$cur\"; return ;;\n"
-            } else if let kind = argumentKinds[option.name] {
+                argumentCases += "    --\(option.name)) \(complete); return ;;\n"
+            } else if argumentKinds[option.name] != nil {
                 // An optional argument (--sim=legacy): only after `=`.
-                argumentCases += "    --\(option.name)) [[ -z $equals ]] || { _kvmlua_complete_\(kind) \"$cur\"; return; } ;;\n"
+                argumentCases += "    --\(option.name)) [[ -z $equals ]] || { \(complete); return; } ;;\n"
             }
         }
         return """
@@ -58,10 +67,6 @@ enum BashCompletion {
                   *.kvm-macro|*.json|*.txt) COMPREPLY+=("$file") ;;
                 esac
               done
-            }
-
-            _kvmlua_complete_generations() {
-              COMPREPLY=($(compgen -W "current legacy" -- "$1"))
             }
 
             _kvmlua() {
