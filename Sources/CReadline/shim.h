@@ -21,4 +21,6 @@ static inline void kvm_rl_completion_settings(void) {
     rl_attempted_completion_over = 1;
     rl_completion_append_character = 0;
 }
+/* readline() clears its end-of-input flag for each line, the callback interface does not. */
+static inline void kvm_rl_clear_eof(void) { rl_eof_found = 0; }
 #endif

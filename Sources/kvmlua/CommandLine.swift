@@ -35,11 +35,19 @@ struct CommandLineOptions {
     var sandbox = false
     /// `--play FILE`: play a macro on the device and exit.
     var play: String?
+    /// A hidden option asking for a text made from these tables (man page, completion, profiles).
+    var generate: Generated?
+
+    enum Generated {
+        case manPage, bashCompletion, profileNames
+    }
 
     /// The bad argument, when the command line is invalid.
     var badOption: String?
 
     /// kvmlua's long options: name, argument placeholder (nil when it takes none), help line.
+    /// The one definition --help, the man page (`--man`) and the bash completion are made from:
+    /// adding an option is one line here (plus its case in `parseLong`).
     static let longOptions: [(name: String, argument: String?, help: String)] = [
         ("device", "TARGET", "connect to a NanoKVM (URL, host or profile) as the global 'dev'"),
         ("sim", nil, "start the built-in simulated NanoKVM as 'dev' (--sim=legacy: 2.0.x firmware)"),
@@ -48,6 +56,28 @@ struct CommandLineOptions {
         ("sandbox", nil, "no os.execute, io.popen, C modules, or writes outside the working directory"),
         ("help", nil, "show this help and exit"),
         ("version", nil, "show kvmlua's version and exit"),
+    ]
+
+    /// Options for the tools around kvmlua, not listed by --help: `scripts/install` writes the
+    /// man page and the completion with them, and the completion asks for profile names.
+    static let hiddenOptions: [(name: String, argument: String?, help: String)] = [
+        ("man", nil, "print the manual page (roff) and exit"),
+        ("bash-completion", nil, "print the bash completion script and exit"),
+        ("list-profiles", nil, "print the profile names of the config file, one a line, and exit"),
+    ]
+
+    /// lua.c's own options as its usage text lists them (flag, argument, help line); the parser
+    /// above reads them by hand, these rows document them in --help and the man page.
+    static let luaOptions: [(flag: String, argument: String?, help: String)] = [
+        ("-e", "stat", "execute string 'stat'"),
+        ("-i", nil, "enter interactive mode after executing 'script'"),
+        ("-l", "mod", "require library 'mod' into global 'mod'"),
+        ("-l", "g=mod", "require library 'mod' into global 'g'"),
+        ("-v", nil, "show version information"),
+        ("-E", nil, "ignore environment variables"),
+        ("-W", nil, "turn warnings on"),
+        ("--", nil, "stop handling options"),
+        ("-", nil, "stop handling options and execute stdin"),
     ]
 
     /// Parses `arguments` (argv including argv[0]).
@@ -114,7 +144,7 @@ struct CommandLineOptions {
     private mutating func parseLong(_ argument: String, _ arguments: [String], _ i: inout Int) -> Bool {
         let body = argument.dropFirst(2)
         let name = body.split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
-        guard let option = Self.longOptions.first(where: { $0.name == name }) else {
+        guard let option = (Self.longOptions + Self.hiddenOptions).first(where: { $0.name == name }) else {
             badOption = argument
             return false
         }
@@ -147,6 +177,9 @@ struct CommandLineOptions {
         case "insecure": insecure = true
         case "play": play = value
         case "sandbox": sandbox = true
+        case "man": generate = .manPage
+        case "bash-completion": generate = .bashCompletion
+        case "list-profiles": generate = .profileNames
         default: break
         }
         return true
@@ -154,20 +187,11 @@ struct CommandLineOptions {
 
     /// lua.c's usage text followed by kvmlua's long options.
     static func usage(programName: String) -> String {
-        var text = """
-            usage: \(programName) [options] [script [args]]
-            Available options are:
-              -e stat   execute string 'stat'
-              -i        enter interactive mode after executing 'script'
-              -l mod    require library 'mod' into global 'mod'
-              -l g=mod  require library 'mod' into global 'g'
-              -v        show version information
-              -E        ignore environment variables
-              -W        turn warnings on
-              --        stop handling options
-              -         stop handling options and execute stdin
-
-            """
+        var text = "usage: \(programName) [options] [script [args]]\nAvailable options are:\n"
+        for option in luaOptions {
+            let left = option.flag + (option.argument.map { " \($0)" } ?? "")
+            text += "  " + left + String(repeating: " ", count: max(2, 10 - left.count)) + option.help + "\n"
+        }
         let width = longOptions.map { 2 + $0.name.count + ($0.argument.map { $0.count + 1 } ?? 0) }.max() ?? 0
         for option in longOptions {
             let left = "--\(option.name)" + (option.argument.map { " \($0)" } ?? "")

@@ -310,6 +310,7 @@ final class Interpreter {
             printVersion()
             return true
         }
+        if let generate = options.generate, generate != .manPage { return printGenerated(generate) }
         if options.version { printVersion() }
         if options.ignoreEnvironment {
             lua_pushboolean(L, 1)
@@ -319,6 +320,7 @@ final class Interpreter {
         Pretty.captureOriginalPrint(runtime)
         try KVMModule.install(in: runtime)
         try HelpBindings.install(in: runtime)
+        if let generate = options.generate { return printGenerated(generate) }
         if options.sandbox { try Sandbox.apply(to: runtime) }
         createArgumentTable()
         if !bindDevice() { return false }
@@ -344,6 +346,26 @@ final class Interpreter {
         } else {
             return finishTasks()
         }
+        return true
+    }
+
+    /// The hidden options `--man`, `--bash-completion` and `--list-profiles`.
+    func printGenerated(_ generate: CommandLineOptions.Generated) -> Bool {
+        switch generate {
+        case .manPage:
+            Output.out(Manual.page(runtime: runtime))
+        case .bashCompletion:
+            Output.out(BashCompletion.script)
+        case .profileNames:
+            let (names, error) = BashCompletion.profileNames()
+            for name in names { Output.out(name + "\n") }
+            if let error {
+                fflush(kvm_stdout())
+                message(error)
+                return false
+            }
+        }
+        fflush(kvm_stdout())
         return true
     }
 

@@ -102,6 +102,11 @@ final class REPL {
     /// Shows the prompt and reads one line while tasks keep running.
     private func readLine(prompt: String) -> InputLine {
         ReadlineBridge.pendingLine = nil
+        // readline() clears its end-of-input flag for each line; the callback interface does
+        // not, and with bracketed paste on it prints a newline at the end of every line read
+        // while the flag is set. Ctrl-D on a `>>` line sets it and the REPL goes on, so without
+        // this every later result came one line down (`> 1+1` printed "\n2").
+        kvm_rl_clear_eof()
         rl_callback_handler_install(prompt, lineHandler)
         ReadlineBridge.handlerInstalled = true
         let scheduler = runtime.scheduler
