@@ -35,6 +35,8 @@ struct CommandLineOptions {
     var sandbox = false
     /// `--play FILE`: play a macro on the device and exit.
     var play: String?
+    /// `--layout NAME`: the keyboard layout `dev:type` uses when nothing else names one.
+    var layout: String?
 
     /// The bad argument, when the command line is invalid.
     var badOption: String?
@@ -45,6 +47,7 @@ struct CommandLineOptions {
         ("sim", nil, "start the built-in simulated NanoKVM as 'dev' (--sim=legacy: 2.0.x firmware)"),
         ("insecure", nil, "do not verify the device's TLS certificate"),
         ("play", "FILE", "play a macro (.kvm-macro, PiKVM .json, DuckyScript .txt) on 'dev' and exit"),
+        ("layout", "NAME", "keyboard layout dev:type uses when none is named (us, gb, ch(fr)...; kvm.layouts())"),
         ("sandbox", nil, "no os.execute, io.popen, C modules, or writes outside the working directory"),
         ("help", nil, "show this help and exit"),
         ("version", nil, "show kvmlua's version and exit"),
@@ -146,6 +149,7 @@ struct CommandLineOptions {
             simulator = value ?? "current"
         case "insecure": insecure = true
         case "play": play = value
+        case "layout": layout = value
         case "sandbox": sandbox = true
         default: break
         }

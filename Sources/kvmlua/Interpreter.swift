@@ -321,6 +321,12 @@ final class Interpreter {
         try HelpBindings.install(in: runtime)
         if options.sandbox { try Sandbox.apply(to: runtime) }
         createArgumentTable()
+        if let name = options.layout {
+            do { try LayoutBindings.setCommandLineLayout(name) } catch {
+                message("--layout: \(error.message)")
+                return false
+            }
+        }
         if !bindDevice() { return false }
         if let macro = options.play { return playMacro(macro) }
         _ = kvm_lua_gc_restart(L)
