@@ -12,13 +12,15 @@
 #include <dlfcn.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <xkbcommon/xkbcommon.h>
 #include <xkbcommon/xkbcommon-compose.h>
 
 static inline void *kvm_xkb_library(void) {
     static void *library;
     void *handle = __atomic_load_n(&library, __ATOMIC_ACQUIRE);
-    if (handle == NULL) {
+    // KVMLUA_NO_XKBCOMMON=1 behaves as if the library were not installed (tests of the fallback).
+    if (handle == NULL && getenv("KVMLUA_NO_XKBCOMMON") == NULL) {
         // libxkbcommon.so.0 is Debian's libxkbcommon0; the unversioned name is the -dev symlink.
         handle = dlopen("libxkbcommon.so.0", RTLD_NOW | RTLD_LOCAL);
         if (handle == NULL) handle = dlopen("libxkbcommon.so", RTLD_NOW | RTLD_LOCAL);
@@ -63,6 +65,7 @@ static inline void *kvm_xkb_resolve(void **slot, const char *name) {
     }
 
 KVM_XKB_FUNCTION(struct xkb_context *, xkb_context_new, (enum xkb_context_flags flags), (flags), NULL)
+KVM_XKB_VOID_FUNCTION(xkb_context_set_log_level, (struct xkb_context *context, enum xkb_log_level level), (context, level))
 KVM_XKB_VOID_FUNCTION(xkb_context_unref, (struct xkb_context *context), (context))
 KVM_XKB_FUNCTION(struct xkb_keymap *, xkb_keymap_new_from_names,
     (struct xkb_context *context, const struct xkb_rule_names *names, enum xkb_keymap_compile_flags flags),
@@ -108,6 +111,15 @@ KVM_XKB_FUNCTION(int, xkb_compose_state_get_utf8, (struct xkb_compose_state *sta
 /// Debian's Compose file for UTF-8 locales (libx11-data), read directly rather than through the
 /// process locale, XCOMPOSEFILE or ~/.XCompose: the table must not depend on who runs kvmlua.
 /// NULL when the file or the library is missing.
+/// A context that reads Debian's xkb-data, ignores the XKB_DEFAULT_* variables (the layout is the
+/// one the script names) and keeps quiet: an unknown layout is our error message, not
+/// libxkbcommon's log on stderr.
+static inline struct xkb_context *kvm_xkb_quiet_context(void) {
+    struct xkb_context *context = kvm_xkb_context_new(XKB_CONTEXT_NO_ENVIRONMENT_NAMES);
+    if (context != NULL) kvm_xkb_context_set_log_level(context, XKB_LOG_LEVEL_CRITICAL);
+    return context;
+}
+
 static inline struct xkb_compose_table *kvm_xkb_compose_table_utf8(struct xkb_context *context) {
     FILE *file = fopen("/usr/share/X11/locale/en_US.UTF-8/Compose", "r");
     if (file == NULL) return NULL;

@@ -63,6 +63,27 @@ struct ConfigTests {
         #expect(badProfile.stderr.contains("profile 'lab': unknown keyboard layout 'xx(yy)'"), "\(badProfile)")
     }
 
+    @Test("without libxkbcommon: us, uk, de, fr still type; another layout names the Debian packages")
+    func layoutsWithoutLibrary() async throws {
+        let box = try Sandbox()
+        let runner = Runner(binary: .underTest, box: box)
+        let code = """
+            local dev = kvm.sim { host_layout = "de", time_scale = 0, login_delay_scale = 0 }
+            dev:type("Grüße é @{", { delay = 0 })
+            kvm.sleep(0.3)
+            print(dev:sim_state().transcript:match("login: (.*)$"), #kvm.layouts())
+            local ok, err = pcall(dev.type, dev, "x", { layout = "ch(fr)" })
+            print(err.kind, err.msg)
+            """
+        let result = try await runner.run(["-e", code], env: ["KVMLUA_NO_XKBCOMMON": "1"])
+        #expect(result.status == .exited(0), "\(result)")
+        let lines = result.stdout.split(separator: "\n")
+        #expect(lines.first == "Grüße é @{\t4", "\(result)")
+        #expect(result.stdout.contains("usage\t"), "\(result)")
+        #expect(result.stdout.contains("install the Debian packages libxkbcommon0 and xkb-data"), "\(result)")
+        #expect(result.stderr.isEmpty, "\(result)")
+    }
+
     @Test("a config holding a password that group or others can read is refused")
     func readableConfigRefused() async throws {
         let simulator = try await startSimulator()

@@ -171,7 +171,7 @@ public enum XKBEngine {
 
     static func build(_ name: XKBLayoutName) throws(NanoKVMError) -> KeyboardLayout {
         // Environment names (XKB_DEFAULT_*) are ignored: the layout is what the script names.
-        guard let context = kvm_xkb_context_new(XKB_CONTEXT_NO_ENVIRONMENT_NAMES) else {
+        guard let context = kvm_xkb_quiet_context() else {
             throw NanoKVMError(.usage, "keyboard layout '\(name)': libxkbcommon could not start (install xkb-data)")
         }
         defer { kvm_xkb_context_unref(context) }

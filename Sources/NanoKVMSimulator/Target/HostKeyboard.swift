@@ -75,7 +75,7 @@ final class XKBSession: @unchecked Sendable {
     private let compose: OpaquePointer?
 
     init?(_ name: XKBLayoutName) {
-        guard let context = kvm_xkb_context_new(XKB_CONTEXT_NO_ENVIRONMENT_NAMES) else { return nil }
+        guard let context = kvm_xkb_quiet_context() else { return nil }
         let keymap = "evdev".withCString { rules in
             "pc105".withCString { model in
                 name.layout.withCString { layout in
