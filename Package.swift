@@ -22,6 +22,7 @@ let package = Package(
         .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
         .systemLibrary(name: "CReadline", providers: [.apt(["libreadline-dev"])]),
         .systemLibrary(name: "COpenSSL", providers: [.apt(["libssl-dev"])]),  // loaded on first use: shim.h
+        .systemLibrary(name: "CXKBCommon", providers: [.apt(["libxkbcommon-dev", "xkb-data"])]),  // loaded on first use: shim.h
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // The few C functions that must be real C: the lua_CFunction trampoline (a Lua
@@ -32,7 +33,7 @@ let package = Package(
         .target(
             name: "NanoKVM",
             dependencies: [
-                "COpenSSL", "CTurboJPEG", "CZlib",
+                "COpenSSL", "CTurboJPEG", "CZlib", "CXKBCommon",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -47,7 +48,7 @@ let package = Package(
         .target(
             name: "NanoKVMSimulator",
             dependencies: [
-                "NanoKVM", "COpenSSL", "CTurboJPEG",
+                "NanoKVM", "COpenSSL", "CTurboJPEG", "CXKBCommon",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -6,6 +6,10 @@ public protocol LuaSendableObject: AnyObject, Sendable {}
 /// Read access to a property of a userdata object: pushes exactly one value.
 public typealias LuaPropertyGetter<T> = (T, LuaStack) -> Void
 
+/// Write access to a property (`obj.name = value`): the call's arguments are the object, the
+/// name and the value (index 3); throwing raises the error in Lua.
+public typealias LuaPropertySetter<T> = (T, LuaCall) throws -> Void
+
 extension LuaRuntime {
     /// Marker field in every metatable the bridge creates, so that a foreign userdata (an
     /// `io` file, a C module's object) is never mistaken for a boxed Swift object.
@@ -38,10 +42,12 @@ extension LuaRuntime {
     }
 
     /// Registers a userdata type: one metatable named `name` (also its `__name`), with
-    /// `methods` reachable through `__index`, read-only `properties`, and `__tostring`.
+    /// `methods` reachable through `__index`, read-only `properties` (writable where `setters`
+    /// has them: any other assignment raises an error), and `__tostring`.
     public func registerType<T: AnyObject>(
         _ type: T.Type, name: String, methods: [LuaFunctionSpec],
         properties: [String: LuaPropertyGetter<T>] = [:],
+        setters: [String: LuaPropertySetter<T>] = [:],
         tostring: ((T) -> String)? = nil,
         length: ((T) -> Int)? = nil
     ) {
@@ -85,6 +91,20 @@ extension LuaRuntime {
             })
             push(function: indexSpec, documented: false)
             stack.setRawField(metatable, "__index")
+        }
+        if !setters.isEmpty {
+            let newindexSpec = LuaFunctionSpec("\(name).__newindex", "", body: { call in
+                guard let key = call.stack.string(at: 2), let setter = setters[key],
+                    let object = call.runtime.object(at: 1, on: call.L, as: T.self)
+                else {
+                    let key = call.stack.string(at: 2) ?? "?"
+                    throw call.argumentError(2, "cannot set field '\(key)' of \(name) (settable: \(setters.keys.sorted().joined(separator: ", ")))")
+                }
+                try setter(object, call)
+                return .values(0)
+            })
+            push(function: newindexSpec, documented: false)
+            stack.setRawField(metatable, "__newindex")
         }
         if let tostring {
             let tostringSpec = LuaFunctionSpec("\(name).__tostring", "", body: { call in

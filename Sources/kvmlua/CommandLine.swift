@@ -41,6 +41,8 @@ struct CommandLineOptions {
     enum Generated {
         case manPage, bashCompletion, profileNames
     }
+    /// `--layout NAME`: the keyboard layout `dev:type` uses when nothing else names one.
+    var layout: String?
 
     /// The bad argument, when the command line is invalid.
     var badOption: String?
@@ -53,6 +55,7 @@ struct CommandLineOptions {
         ("sim", nil, "start the built-in simulated NanoKVM as 'dev' (--sim=legacy: 2.0.x firmware)"),
         ("insecure", nil, "do not verify the device's TLS certificate"),
         ("play", "FILE", "play a macro (.kvm-macro, PiKVM .json, DuckyScript .txt) on 'dev' and exit"),
+        ("layout", "NAME", "keyboard layout dev:type uses when none is named (us, gb, ch(fr)...; kvm.layouts())"),
         ("sandbox", nil, "no os.execute, io.popen, C modules, or writes outside the working directory"),
         ("help", nil, "show this help and exit"),
         ("version", nil, "show kvmlua's version and exit"),
@@ -176,6 +179,7 @@ struct CommandLineOptions {
             simulator = value ?? "current"
         case "insecure": insecure = true
         case "play": play = value
+        case "layout": layout = value
         case "sandbox": sandbox = true
         case "man": generate = .manPage
         case "bash-completion": generate = .bashCompletion

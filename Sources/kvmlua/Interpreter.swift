@@ -323,6 +323,12 @@ final class Interpreter {
         if let generate = options.generate { return printGenerated(generate) }
         if options.sandbox { try Sandbox.apply(to: runtime) }
         createArgumentTable()
+        if let name = options.layout {
+            do { try LayoutBindings.setCommandLineLayout(name) } catch {
+                message("--layout: \(error.message)")
+                return false
+            }
+        }
         if !bindDevice() { return false }
         if let macro = options.play { return playMacro(macro) }
         _ = kvm_lua_gc_restart(L)

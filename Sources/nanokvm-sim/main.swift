@@ -14,7 +14,7 @@ let usage = """
       --password PASS       account password (default admin)
       --width N --height N  host screen size (default 1280x720)
       --fps N               initial capture rate, 10..60 (default 30)
-      --layout L            host keyboard layout: us, uk, de, fr (default us)
+      --layout L            host keyboard layout: any XKB name, e.g. ch(fr), gb (default us)
       --login-delay-scale X multiply the device's failed-login delays (default 1; 0 = none)
       --time-scale X        multiply button presses, paste pacing and other device waits (default 1)
       --heartbeat S         WebSocket read deadline in seconds (default 90; 0 = none)
@@ -95,8 +95,7 @@ while !arguments.isEmpty {
     case "--fps": configuration.fps = integer(flag, value(flag), 10...60)
     case "--layout":
         let text = value(flag)
-        guard let layout = KeyboardLayout.named(text) else { fail("--layout: unknown layout \(text) (us, uk, de, fr)") }
-        configuration.hostLayout = layout
+        do { configuration.hostLayout = try KeyboardLayout.resolve(text) } catch { fail("--layout: \(error.message)") }
     case "--login-delay-scale", "--delay-scale": configuration.loginDelayScale = number(flag, value(flag))
     case "--time-scale": configuration.timeScale = number(flag, value(flag))
     case "--heartbeat":

@@ -42,6 +42,48 @@ struct ConfigTests {
         #expect(device == Outcome(stdout: simulator.baseURL + "\n", stderr: "", status: .exited(0)))
     }
 
+    @Test("layouts: a profile's layout is dev.layout; --layout is the default of devices without one")
+    func layouts() async throws {
+        let simulator = try await startSimulator()
+        defer { Task { await simulator.stop() } }
+        let box = try Sandbox()
+        _ = try writeConfig(
+            box, "return { profiles = { lab = { url = '\(simulator.baseURL)', password = 'admin', layout = 'ch(fr)' }, "
+                + "plain = { url = '\(simulator.baseURL)', password = 'admin' } } }", mode: 0o600)
+        let runner = Runner(binary: .underTest, box: box)
+        let own = try await runner.run(["--layout", "gb", "--device", "lab", "-e", "print(dev.layout, kvm.connect('plain').layout)"])
+        #expect(own == Outcome(stdout: "ch(fr)\tgb\n", stderr: "", status: .exited(0)), "\(own)")
+        let bad = try await runner.run(["--layout", "klingon", "-e", "print(1)"])
+        #expect(bad.status == .exited(1))
+        #expect(bad.stderr.contains("--layout: unknown keyboard layout 'klingon'"), "\(bad)")
+        _ = try writeConfig(
+            box, "return { profiles = { lab = { url = '\(simulator.baseURL)', password = 'admin', layout = 'xx(yy)' } } }", mode: 0o600)
+        let badProfile = try await runner.run(["-e", "kvm.connect('lab')"])
+        #expect(badProfile.status == .exited(1))
+        #expect(badProfile.stderr.contains("profile 'lab': unknown keyboard layout 'xx(yy)'"), "\(badProfile)")
+    }
+
+    @Test("without libxkbcommon: us, uk, de, fr still type; another layout names the Debian packages")
+    func layoutsWithoutLibrary() async throws {
+        let box = try Sandbox()
+        let runner = Runner(binary: .underTest, box: box)
+        let code = """
+            local dev = kvm.sim { host_layout = "de", time_scale = 0, login_delay_scale = 0 }
+            dev:type("Grüße é @{", { delay = 0 })
+            kvm.sleep(0.3)
+            print(dev:sim_state().transcript:match("login: (.*)$"), #kvm.layouts())
+            local ok, err = pcall(dev.type, dev, "x", { layout = "ch(fr)" })
+            print(err.kind, err.msg)
+            """
+        let result = try await runner.run(["-e", code], env: ["KVMLUA_NO_XKBCOMMON": "1"])
+        #expect(result.status == .exited(0), "\(result)")
+        let lines = result.stdout.split(separator: "\n")
+        #expect(lines.first == "Grüße é @{\t4", "\(result)")
+        #expect(result.stdout.contains("usage\t"), "\(result)")
+        #expect(result.stdout.contains("install the Debian packages libxkbcommon0 and xkb-data"), "\(result)")
+        #expect(result.stderr.isEmpty, "\(result)")
+    }
+
     @Test("a config holding a password that group or others can read is refused")
     func readableConfigRefused() async throws {
         let simulator = try await startSimulator()

@@ -42,6 +42,35 @@ t.run {
     end
   end,
 
+  xkb_layouts = function()
+    local list = kvm.layouts()
+    t.ok(#list > 100, "kvm.layouts() lists xkb-data's layouts")
+    local swiss
+    for _, entry in ipairs(list) do
+      if entry.name == "ch" and entry.variant == "fr" then swiss = entry end
+    end
+    t.ok(swiss and swiss.description:match("Switzerland"), "ch(fr) is listed with its description")
+    local dev = t.sim { host_layout = "ch(fr)" }
+    t.eq(dev.layout, "ch(fr)", "dev.layout follows host_layout")
+    -- The Swiss AltGr characters (NanoKVM #85) and dead keys, with the device's layout.
+    local text = "@#\\|{}[]~ é à è ç ê ë ñ"
+    dev:type(text, { delay = 0 })
+    t.eq(typed(dev, text), text, "ch(fr) text")
+    dev.layout = "us"
+    t.eq(dev.layout, "us", "dev.layout set by the script")
+    local err = t.raises("usage", dev.type, dev, "é")
+    t.ok(tostring(err):match("ch%(fr%)"), "the error names a layout that could type it: " .. tostring(err))
+    -- A wrong layout is visible on the host: us's `@` (Shift+2) is `"` on ch(fr).
+    dev:type("@", { delay = 0 })
+    t.eq(typed(dev, text .. "\""), text .. "\"", "us @ on a ch(fr) host")
+    t.raises("usage", function() dev.layout = "klingon" end)
+    t.raises("usage", function() dev.no_such_field = 1 end)
+    t.raises("usage", dev.type, dev, "x", { layout = "ch(nope)" })
+    dev.layout = nil
+    t.eq(dev.layout, "us", "back to the default")
+    dev:close()
+  end,
+
   keys_and_chords = function()
     local dev = t.sim()
     dev:key("ctrl+alt+delete")

@@ -29,6 +29,19 @@ t.run {
     t.eq(typed(dev, "ls\nhunter2ls\n"), "ls\nhunter2ls\n", "replayed")
   end,
 
+  layout_line = function()
+    -- A .kvm-macro names its layout in a comment line; opts.layout still wins.
+    local dev = t.sim { host_layout = "ch(fr)" }
+    dev.layout = "us"
+    local macro = kvm.macro.parse("# layout: ch(fr)\n0 type \"@\"\n")
+    macro:play(dev)
+    t.eq(typed(dev, "@"), "@", "the macro's own layout")
+    macro:play(dev, { layout = "us" })
+    t.eq(typed(dev, "@\""), "@\"", "opts.layout over the macro's")
+    t.raises("usage", function() kvm.macro.parse("# layout: klingon\n0 type \"a\"\n"):play(dev) end)
+    dev:close()
+  end,
+
   speed_halves_the_span = function()
     local dev = t.sim()
     local macro = kvm.macro.parse("0 key KeyA\n0.4 key KeyB\n0.8 key KeyC\n")

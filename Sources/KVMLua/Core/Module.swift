@@ -45,6 +45,7 @@ public enum KVMModule {
         let kvm = lua_gettop(L)
         runtime.register(ConcurrencyBindings.functions, inTableAt: kvm)
         runtime.register(ConnectBindings.functions, inTableAt: kvm)
+        runtime.register(LayoutBindings.functions, inTableAt: kvm)
 
         runtime.push(function: TaskBindings.usageFunction, documented: false)
         stack.setRawField(kvm, "_usage")

@@ -20,6 +20,8 @@ public struct DeviceProfile: Sendable, Equatable {
     public var insecure: Bool?
     public var timeout: Double?
     public var protocolName: String?
+    /// The keyboard layout of the device's host (`dev.layout`), an XKB name such as `ch(fr)`.
+    public var layout: String? = nil
 }
 
 /// `$XDG_CONFIG_HOME/kvmlua/config.lua` (or `$KVMLUA_CONFIG`): a Lua file returning
@@ -99,7 +101,7 @@ public enum KVMConfig {
                 default: throw fail("profile '\(name)': '\(field)' must be a number")
                 }
             }
-            let known: Set<String> = ["url", "user", "password", "password_cmd", "fingerprint", "ca", "insecure", "timeout", "protocol"]
+            let known: Set<String> = ["url", "user", "password", "password_cmd", "fingerprint", "ca", "insecure", "timeout", "protocol", "layout"]
             lua_pushnil(L)
             while lua_next(L, -2) != 0 {
                 let key = stack.string(at: -2) ?? "?"
@@ -113,7 +115,8 @@ public enum KVMConfig {
             let profile = DeviceProfile(
                 name: name, url: url, user: try string("user"), password: try string("password"),
                 passwordCommand: try string("password_cmd"), fingerprint: try string("fingerprint"), ca: try string("ca"),
-                insecure: try boolean("insecure"), timeout: try number("timeout"), protocolName: try string("protocol"))
+                insecure: try boolean("insecure"), timeout: try number("timeout"), protocolName: try string("protocol"),
+                layout: try string("layout"))
             if profile.password != nil, profile.passwordCommand != nil {
                 throw fail("profile '\(name)': give either 'password' or 'password_cmd', not both")
             }

@@ -13,14 +13,15 @@ enum ConnectBindings {
         [
             LuaFunctionSpec(
                 "kvm.connect", signature: "kvm.connect(target [, opts])", returns: "Device",
-                options: ["user", "password", "token", "insecure", "fingerprint", "ca", "timeout", "protocol"],
+                options: ["user", "password", "token", "insecure", "fingerprint", "ca", "timeout", "protocol", "layout"],
                 """
                 Logs in to a NanoKVM and returns a Device. `target`: a URL (`http://host[:port]`,
                 `https://...`), a bare host (http), or a profile name of the config file; nil uses
                 $KVMLUA_DEVICE. `opts`: `user` (default "admin"), `password`, `token` (reuse a
                 token, no login), `insecure` (no TLS verification), `fingerprint` (pin the
                 certificate's SHA-256), `ca` (PEM file), `timeout` (per request, default 10),
-                `protocol` ("auto", "legacy", "current"). The password comes from `opts`, the
+                `protocol` ("auto", "legacy", "current"), `layout` (`dev.layout`; a profile's `layout` is
+                the default). The password comes from `opts`, the
                 profile, $NANOKVM_PASSWORD, or a prompt on the terminal; a still valid token
                 from an earlier run is reused unless `password` or `token` is given.
                 """,
@@ -36,10 +37,11 @@ enum ConnectBindings {
                 Device connected to it. `opts`: `generation` ("current" default, or "legacy" for
                 2.0.x firmware), `width`, `height`, `fps`, `time_scale` (1 = real button and
                 paste timing, 0 = none), `login_delay_scale`, `host_layout` (the simulated host's
-                keyboard layout: "us" default, "uk", "de", "fr"), `password` (of `admin`), `users`
-                (more accounts: `{ {name=, password=, role="user"|"admin"} }`), `authentication`
-                (false: the device asks for no login), `inspection` (the test-only `/__sim/`
-                endpoints). `dev:close()` stops it.
+                keyboard layout, any `kvm.layouts()` name: "us" default, "ch(fr)", "gb" …; it
+                also becomes `dev.layout`), `password` (of `admin`), `users` (more accounts:
+                `{ {name=, password=, role="user"|"admin"} }`), `authentication` (false: the
+                device asks for no login), `inspection` (the test-only `/__sim/` endpoints).
+                `dev:close()` stops it.
                 """,
                 body: { call in try simulate(call) }),
             LuaFunctionSpec(
@@ -69,6 +71,8 @@ enum ConnectBindings {
         var ca: String?
         var timeout: Double?
         var protocolSelection: ProtocolSelection = .auto
+        /// The profile's or `opts.layout`: `dev.layout` of the new device.
+        var layout: KeyboardLayout?
     }
 
     static func readRequest(_ call: LuaCall) throws -> (Request, DeviceProfile?) {
@@ -95,8 +99,14 @@ enum ConnectBindings {
                 }
                 request.protocolSelection = selection
             }
+            if let name = profile.layout {
+                do { request.layout = try KeyboardLayout.resolve(name) } catch {
+                    throw NanoKVMError(.usage, "profile '\(profile.name)': \(error.message)")
+                }
+            }
         }
         if let options = try call.options(2) {
+            if let name = try options.string("layout") { request.layout = try LayoutBindings.resolve(call, name, index: 2) }
             if let user = try options.string("user") { request.user = user }
             if let password = try options.string("password") { request.password = password }
             if let token = try options.string("token") { request.token = token }
@@ -182,6 +192,7 @@ enum ConnectBindings {
             if let password { Secrets.register(password) }
         }
         let (trust, knownHost) = trust(for: request, address: address)
+        let layout = request.layout
         var connection = ConnectionOptions(
             address: address, username: user, password: password, token: request.token ?? cached?.token,
             trust: trust, timeout: .milliseconds(Int64((request.timeout ?? 10) * 1000)),
@@ -214,7 +225,7 @@ enum ConnectBindings {
                     if let token = await client.currentToken() {
                         Credentials.storeToken(token, firmware: client.knownFirmware, device: client.baseURL, user: user)
                     }
-                    return DeviceHandle(client: client, cachesToken: true)
+                    return DeviceHandle(client: client, cachesToken: true, layout: layout)
                 },
                 push: { device, stack in
                     LuaRuntime.owning(stack.L)?.push(object: device, on: stack.L)
@@ -224,6 +235,7 @@ enum ConnectBindings {
 
     static func simulate(_ call: LuaCall) throws -> LuaReturn {
         var configuration = SimulatorConfiguration()
+        var deviceLayout: KeyboardLayout?
         if let options = try call.options(1) {
             if let name = try options.string("generation") {
                 guard let generation = SimulatorGeneration(rawValue: name) else {
@@ -250,10 +262,10 @@ enum ConnectBindings {
             }
             if let inspection = try options.boolean("inspection") { configuration.inspection = inspection }
             if let name = try options.string("host_layout") {
-                guard let layout = KeyboardLayout.named(name) else {
-                    throw call.argumentError(1, "unknown host_layout '\(name)' (us, uk, de, fr)")
-                }
+                let layout = try LayoutBindings.resolve(call, name, index: 1)
                 configuration.hostLayout = layout
+                // The device types in what its host understands unless the script says otherwise.
+                deviceLayout = layout
             }
             if let authentication = try options.boolean("authentication") { configuration.authenticationDisabled = !authentication }
             if let password = try options.string("password") { configuration.password = password }
@@ -278,6 +290,7 @@ enum ConnectBindings {
             }
         }
         let simulator = NanoKVMSimulator(configuration: configuration)
+        let chosenLayout = deviceLayout
         let username = configuration.username
         let password = configuration.password
         return .await(
@@ -291,7 +304,7 @@ enum ConnectBindings {
                     do {
                         let options = try ConnectionOptions(url: simulator.baseURL, username: username, password: password)
                         let client = try await NanoKVMClient.connect(options)
-                        return DeviceHandle(client: client, simulator: simulator, cachesToken: false)
+                        return DeviceHandle(client: client, simulator: simulator, cachesToken: false, layout: chosenLayout)
                     } catch {
                         await simulator.stop()
                         throw error

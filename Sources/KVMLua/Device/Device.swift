@@ -18,7 +18,12 @@ final class DeviceHandle: LuaSendableObject {
     /// Whether tokens of this device are cached (not for the simulator or explicit tokens).
     let cachesToken: Bool
 
-    init(client: NanoKVMClient, simulator: NanoKVMSimulator? = nil, cachesToken: Bool) {
+    /// `dev.layout`: the keyboard layout `dev:type` uses when a call names none (nil: the
+    /// command line's `--layout`, else us). Set from the profile's `layout` or by the script.
+    let layout: Mutex<KeyboardLayout?>
+
+    init(client: NanoKVMClient, simulator: NanoKVMSimulator? = nil, cachesToken: Bool, layout: KeyboardLayout? = nil) {
+        self.layout = Mutex(layout)
         self.client = client
         self.hid = client.makeHIDController()
         self.simulator = simulator
@@ -130,9 +135,16 @@ enum DeviceBindings {
         for area in areas {
             properties[area.field] = areaGetter(area)
         }
+        properties["layout"] = { device, stack in stack.push(.string(LayoutBindings.defaultLayout(for: device).name)) }
+        let setters: [String: LuaPropertySetter<DeviceHandle>] = [
+            "layout": { device, call in
+                let layout = call.isNoneOrNil(3) ? nil : try LayoutBindings.resolve(call, try call.string(3), index: 3)
+                device.layout.withLock { $0 = layout }
+            }
+        ]
         runtime.registerType(
             DeviceHandle.self, name: DeviceHandle.typeName, methods: methods(), properties: properties,
-            tostring: { $0.summary })
+            setters: setters, tostring: { $0.summary })
     }
 
     private static func registerArea<Kind: DeviceAreaKind>(_ kind: Kind.Type, in runtime: LuaRuntime) {

@@ -48,21 +48,19 @@ enum InputBindings {
             "type", args: "text [, opts]", options: ["layout", "delay", "secret"],
             """
             Types `text` key by key over the keyboard WebSocket: `\\n` is Enter, `\\t` Tab.
-            `opts.layout`: the target's keyboard layout ("us" default, "uk", "de", "fr"; dead keys
-            and AltGr are handled), `opts.delay`: seconds between keys (default 0.01),
+            `opts.layout`: the target's keyboard layout, any XKB `layout(variant)` name
+            (`"ch(fr)"`, `"gb"`, `"de(nodeadkeys)"`; `kvm.layouts()` lists them; `"us"`, `"uk"`,
+            `"de"`, `"fr"` also work without libxkbcommon), default `dev.layout`; AltGr, the ISO
+            key and dead keys are handled. `opts.delay`: seconds between keys (default 0.01),
             `opts.secret = true`: the text is never logged, recorded or kept in history. A character
-            the layout cannot type raises `usage` before anything is sent.
+            the layout cannot type raises `usage` before anything is sent, naming common layouts
+            that could type it.
             """
         ) { call, d in
             let text = try call.string(2)
             let options = try call.options(3)
             var typing = TypingOptions()
-            if let name = try options?.string("layout") {
-                guard let layout = KeyboardLayout.named(name) else {
-                    throw call.argumentError(3, "unknown layout '\(name)' (us, uk, de, fr)")
-                }
-                typing.layout = layout
-            }
+            typing.layout = try LayoutBindings.layout(call, options: options, index: 3, device: d)
             if let delay = try options?.number("delay") {
                 guard delay >= 0, delay <= 10 else { throw call.argumentError(3, "field 'delay' must be 0..10 seconds") }
                 typing.delay = delay

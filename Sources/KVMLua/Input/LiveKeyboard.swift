@@ -17,17 +17,13 @@ enum LiveKeyboard {
             """
             REPL only: every key pressed on this terminal goes to the target as it is pressed
             (letters, Enter, Backspace, arrows, F-keys, Ctrl and Alt combinations) until Ctrl-]
-            leaves. What was sent is echoed. `opts.layout`: the target's layout ("us" default);
+            leaves. What was sent is echoed. `opts.layout`: the target's layout (default `dev.layout`, see `dev:type`);
             `opts.record = true` returns what was typed as a Macro.
             """,
             body: { call in
                 let device = try call.object(1, as: DeviceHandle.self, typeName: DeviceHandle.typeName)
                 let options = try call.options(2)
-                var layout = KeyboardLayout.us
-                if let name = try options?.string("layout") {
-                    guard let named = KeyboardLayout.named(name) else { throw call.argumentError(2, "unknown layout '\(name)'") }
-                    layout = named
-                }
+                let layout = try LayoutBindings.layout(call, options: options, index: 2, device: device)
                 let record = try options?.boolean("record") ?? false
                 let chosen = layout
                 guard isatty(0) != 0, isatty(1) != 0 else {
@@ -70,7 +66,10 @@ enum LiveKeyboard {
             }
         }
         write("\nLive keyboard ended.\n")
-        return recorder?.stop()
+        guard var macro = recorder?.stop() else { return nil }
+        // The recording's `type` steps are in this layout: the file says so.
+        if layout.name != "us" { macro.layout = layout.name }
+        return macro
     }
 
     static func write(_ text: String) {

@@ -40,7 +40,7 @@ enum MacroBindings {
             """
             Plays the macro on `dev`, every step at its offset from the start (one monotonic clock,
             absolute deadlines). `opts.speed` (2 = twice as fast), `opts.loops` (default 1),
-            `opts.layout` for `type` steps ("us" default). On an error, Ctrl-C or cancellation every
+            `opts.layout` for `type` steps (default: the macro's own `layout`, else `dev.layout`). On an error, Ctrl-C or cancellation every
             key and button is released before the error reaches the script.
             """
         ) { call, m in
@@ -50,10 +50,12 @@ enum MacroBindings {
             guard speed > 0, speed <= 1000 else { throw call.argumentError(3, "field 'speed' must be > 0") }
             let loops = try options?.integer("loops") ?? 1
             guard (1...1_000_000).contains(loops) else { throw call.argumentError(3, "field 'loops' must be >= 1") }
-            var layout = KeyboardLayout.us
-            if let name = try options?.string("layout") {
-                guard let named = KeyboardLayout.named(name) else { throw call.argumentError(3, "unknown layout '\(name)'") }
-                layout = named
+            // opts.layout, else the macro's own (`layout` in a .kvm-macro), else the device's.
+            let layout: KeyboardLayout
+            if try options?.string("layout") == nil, let own = m.macro.layout {
+                layout = try LayoutBindings.resolve(call, own, index: 3)
+            } else {
+                layout = try LayoutBindings.layout(call, options: options, index: 3, device: device)
             }
             let steps = try m.macro.hidSteps(layout: layout)
             let hid = device.hid

@@ -344,7 +344,13 @@ public struct HIDCompiler: Sendable {
                 let what = options.secret
                     ? "character \(position) of the secret text"
                     : "character \(Self.describe(character)) (position \(position))"
-                throw NanoKVMError(.usage, "\(what) cannot be typed with the '\(options.layout.name)' keyboard layout")
+                var message = "\(what) cannot be typed with the '\(options.layout.name)' keyboard layout"
+                // A secret's character is not hinted at, not even by the layouts that have it.
+                if !options.secret {
+                    let others = XKBEngine.layoutsTyping(character).filter { $0 != options.layout.name }
+                    message += others.isEmpty ? " (nor with any common layout)" : " (layouts that can: \(others.joined(separator: ", ")))"
+                }
+                throw NanoKVMError(.usage, message)
             }
             strokes += sequence
         }

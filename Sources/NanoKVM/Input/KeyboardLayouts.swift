@@ -45,8 +45,14 @@ public enum KeyModifier {
 /// `keystrokes(for:)` gives the whole sequence for a character, `text(usage:…pending:)` is the
 /// host side of it.
 public struct KeyboardLayout: Sendable {
-    /// Short name: `us`, `uk`, `de`, `fr`.
+    /// Short name: `us`, `uk`, `de`, `fr` for the built-in tables, the XKB name (`ch(fr)`,
+    /// `gb`) for a layout compiled by libxkbcommon.
     public let name: String
+    /// The XKB layout and variant this table was built from; nil for the built-in tables.
+    public let xkbName: XKBLayoutName?
+    /// Characters typed as a dead key followed by a base key (or Space), from the host's
+    /// compose data (XKB layouts; the built-in tables use `compositions`).
+    public let sequences: [Character: [KeyStroke]]
     /// Every character the layout types with one key stroke, with that stroke (Shift is 0x02,
     /// AltGr is Right Alt 0x40). Characters that need a dead key are not in it.
     public let strokes: [Character: KeyStroke]
@@ -60,7 +66,16 @@ public struct KeyboardLayout: Sendable {
     private let deadKeyOrder: [(stroke: KeyStroke, accent: Character)]
 
     public init(name: String, strokes: [Character: KeyStroke], deadKeys: [KeyStroke: Character] = [:]) {
+        self.init(name: name, xkbName: nil, strokes: strokes, deadKeys: deadKeys, sequences: [:])
+    }
+
+    init(
+        name: String, xkbName: XKBLayoutName?, strokes: [Character: KeyStroke], deadKeys: [KeyStroke: Character],
+        sequences: [Character: [KeyStroke]]
+    ) {
         self.name = name
+        self.xkbName = xkbName
+        self.sequences = sequences
         self.strokes = strokes
         self.deadKeys = deadKeys
         var levels: [UInt8: [Character?]] = [:]
@@ -93,6 +108,7 @@ public struct KeyboardLayout: Sendable {
     public func keystrokes(for character: Character) -> [KeyStroke]? {
         if let stroke = strokes[character] { return [stroke] }
         if character == "\r" || character == "\r\n", let enter = strokes["\n"] { return [enter] }
+        if xkbName != nil { return sequences[character] }
         for (dead, accent) in deadKeyOrder where accent == character {
             if let space = strokes[" "] { return [dead, space] }
         }
@@ -173,15 +189,29 @@ public struct KeyboardLayout: Sendable {
         (modifiers & KeyModifier.anyShift != 0 ? 1 : 0) + (modifiers & KeyModifier.rightAlt != 0 ? 2 : 0)
     }
 
-    /// The layout called `name` (case-insensitive; `en` and `en-us` are `us`, `gb` is `uk`).
-    public static func named(_ name: String) -> KeyboardLayout? {
+    /// The layout called `name`, nil when there is none (see `resolve(_:)` for why).
+    public static func named(_ name: String) -> KeyboardLayout? { try? resolve(name) }
+
+    /// The layout called `name`: an XKB `layout` or `layout(variant)` compiled by libxkbcommon
+    /// (`ch(fr)`, `gb`, `de(nodeadkeys)`), once per process. The short names of the built-in
+    /// tables are aliases (case-insensitive): `us` (`en`, `en-us`), `uk` (`gb`, `en-gb`) = XKB
+    /// `gb`, `de` (`de-de`), `fr` (`fr-fr`); without libxkbcommon they are the built-in tables
+    /// and any other name raises `usage` naming the Debian packages to install.
+    public static func resolve(_ name: String) throws(NanoKVMError) -> KeyboardLayout {
+        let builtin: KeyboardLayout?
+        let xkbName: XKBLayoutName?
         switch name.lowercased() {
-        case "us", "en", "en-us": return .us
-        case "uk", "gb", "en-gb": return .uk
-        case "de", "de-de": return .de
-        case "fr", "fr-fr": return .fr
-        default: return nil
+        case "us", "en", "en-us": (builtin, xkbName) = (.us, XKBLayoutName(layout: "us"))
+        case "uk", "gb", "en-gb": (builtin, xkbName) = (.uk, XKBLayoutName(layout: "gb"))
+        case "de", "de-de": (builtin, xkbName) = (.de, XKBLayoutName(layout: "de"))
+        case "fr", "fr-fr": (builtin, xkbName) = (.fr, XKBLayoutName(layout: "fr"))
+        default: (builtin, xkbName) = (nil, XKBLayoutName(parsing: name))
         }
+        guard let xkbName else {
+            throw NanoKVMError(.usage, "unknown keyboard layout '\(name)' (an XKB name such as us, gb, de, ch(fr), de(nodeadkeys); kvm.layouts() lists them)")
+        }
+        if let builtin, XKBEngine.loadError != nil { return builtin }
+        return try XKBEngine.layout(xkbName)
     }
 
     public static let all: [KeyboardLayout] = [.us, .uk, .de, .fr]

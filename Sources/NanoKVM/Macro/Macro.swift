@@ -283,3 +283,30 @@ extension String {
         return String(text)
     }
 }
+
+// MARK: Layout
+
+extension Macro {
+    /// The keyboard layout a `.kvm-macro` names for its `type` steps, written as a comment line
+    /// `# layout: ch(fr)` (a comment, so readers that do not know it still play the file); nil
+    /// when it names none. Setting it replaces that line (first in the file).
+    public var layout: String? {
+        get {
+            for line in lines where line.offset == nil {
+                if let comment = line.comment, let name = Self.layoutName(inComment: comment) { return name }
+            }
+            return nil
+        }
+        set {
+            lines.removeAll { $0.offset == nil && $0.comment.flatMap(Self.layoutName(inComment:)) != nil }
+            if let newValue { lines.insert(MacroLine(comment: " layout: \(newValue)"), at: 0) }
+        }
+    }
+
+    private static func layoutName(inComment comment: String) -> String? {
+        let trimmed = comment.trimmingSpaces
+        guard trimmed.hasPrefix("layout:") else { return nil }
+        let name = String(trimmed.dropFirst("layout:".count)).trimmingSpaces
+        return name.isEmpty ? nil : name
+    }
+}

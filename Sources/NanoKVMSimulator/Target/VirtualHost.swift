@@ -147,8 +147,8 @@ final class VirtualHost: Sendable {
         var width: Int
         var height: Int
         var layout: KeyboardLayout
-        /// A dead key waiting for the next key (de `^`, fr `¨` …).
-        var deadKey = KeyboardLayout.DeadKeyState()
+        /// The OS keyboard driver: key state, a dead key waiting for the next key (de `^` …).
+        var keyboard: HostKeyboard
         /// When the HDD LED goes dark again (disk activity after boot).
         var diskBusyUntil: ContinuousClock.Instant?
         var lastHIDInput: ContinuousClock.Instant
@@ -168,7 +168,7 @@ final class VirtualHost: Sendable {
         input.pointer = (width / 2, height / 2)
         state = Mutex(State(
             poweredOn: poweredOn, input: input, console: console, width: width, height: height, layout: layout,
-            lastHIDInput: .now))
+            keyboard: HostKeyboard(layout: layout), lastHIDInput: .now))
     }
 
     static func monotonicNow() -> UInt64 {
@@ -184,7 +184,7 @@ final class VirtualHost: Sendable {
             guard s.poweredOn != on else { return }
             s.poweredOn = on
             s.console.reset(showBanner: on)
-            s.deadKey = KeyboardLayout.DeadKeyState()
+            s.keyboard.reset()
             s.input.pressedKeys = []
             s.input.modifiers = 0
             s.input.buttons = 0
@@ -198,7 +198,7 @@ final class VirtualHost: Sendable {
         state.withLock { s in
             guard s.poweredOn else { return }
             s.console.reset(showBanner: true)
-            s.deadKey = KeyboardLayout.DeadKeyState()
+            s.keyboard.reset()
             s.diskBusyUntil = .now + diskActivity
             s.screenVersion &+= 1
         }
@@ -273,6 +273,7 @@ final class VirtualHost: Sendable {
         let modifiers = bytes[0]
         let keys = bytes[2...].filter { $0 != 0 && $0 != 1 }
         let newlyPressed = keys.filter { !s.input.pressedKeys.contains($0) }
+        let typed = s.keyboard.apply(modifiers: modifiers, keys: Array(keys), capsLock: s.input.capsLock)
         s.input.modifiers = modifiers
         s.input.pressedKeys = Array(keys)
         for usage in newlyPressed {
@@ -292,9 +293,8 @@ final class VirtualHost: Sendable {
                     s.console.cursorRow = 0
                     s.console.cursorColumn = 0
                 } else {
-                    // Through the layout, composing dead keys as the host's OS does.
-                    let text = s.layout.text(usage: usage, modifiers: modifiers, capsLock: s.input.capsLock, pending: &s.deadKey)
-                    for character in text { s.console.put(character) }
+                    // Through the host's keyboard driver, composing dead keys as its OS does.
+                    for character in typed[usage] ?? "" { s.console.put(character) }
                 }
             }
         }
@@ -313,7 +313,7 @@ final class VirtualHost: Sendable {
     func setLayout(_ layout: KeyboardLayout) {
         state.withLock { s in
             s.layout = layout
-            s.deadKey = KeyboardLayout.DeadKeyState()
+            s.keyboard = HostKeyboard(layout: layout)
         }
     }
 }

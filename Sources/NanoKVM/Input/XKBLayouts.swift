@@ -1,0 +1,285 @@
+// Every XKB keyboard layout, through libxkbcommon and Debian's xkb-data: the keymap of
+// `layout(variant)` is compiled as a Linux desktop compiles it, and turned into the reverse table
+// `dev:type` needs (character → HID usage + modifier bits), levels 1–4 (Shift, AltGr = ISO
+// Level3, Shift+AltGr), the ISO key <LSGT> (usage 0x64), the keypad last. Characters that only a
+// dead key reaches are a dead key followed by a base key, as Debian's Compose data composes them.
+//
+// The table is built once per layout per process and is plain Swift data afterwards: no C
+// object outlives the build. libxkbcommon is loaded on first use (CXKBCommon/shim.h).
+
+import CXKBCommon
+import Foundation
+import Synchronization
+
+/// An XKB layout name: `layout` with an optional `variant`, written `layout(variant)`.
+public struct XKBLayoutName: Sendable, Hashable, CustomStringConvertible {
+    public var layout: String
+    public var variant: String
+
+    public init(layout: String, variant: String = "") {
+        self.layout = layout
+        self.variant = variant
+    }
+
+    /// `ch`, `ch(fr)`; nil for anything else (XKB names are letters, digits, `_` and `-`).
+    public init?(parsing text: String) {
+        var layout = Substring(text)
+        var variant: Substring = ""
+        if let open = text.firstIndex(of: "(") {
+            guard text.hasSuffix(")") else { return nil }
+            layout = text[..<open]
+            variant = text[text.index(after: open)..<text.index(before: text.endIndex)]
+            guard !variant.isEmpty else { return nil }
+        }
+        func valid(_ part: Substring) -> Bool {
+            part.unicodeScalars.allSatisfy { ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) || $0 == "_" || $0 == "-" }
+        }
+        guard !layout.isEmpty, valid(layout), valid(variant) else { return nil }
+        self.init(layout: String(layout), variant: String(variant))
+    }
+
+    public var description: String { variant.isEmpty ? layout : "\(layout)(\(variant))" }
+}
+
+/// One layout or variant the machine's xkb-data has (`kvm.layouts()`).
+public struct XKBLayoutInfo: Sendable, Hashable {
+    public var name: String
+    /// "" for the layout itself.
+    public var variant: String
+    public var description: String
+
+    public init(name: String, variant: String, description: String) {
+        self.name = name
+        self.variant = variant
+        self.description = description
+    }
+
+    public var xkbName: XKBLayoutName { XKBLayoutName(layout: name, variant: variant) }
+}
+
+/// The layout engine: compiles keymaps and builds reverse tables, caches them per process.
+public enum XKBEngine {
+    /// Nil when libxkbcommon can be used, else a sentence naming the Debian packages.
+    public static var loadError: String? {
+        guard let message = kvm_xkb_load_error() else { return nil }
+        return String(cString: message)
+    }
+
+    private static let cache = Mutex<[XKBLayoutName: KeyboardLayout]>([:])
+    private static let rulesFile = "/usr/share/X11/xkb/rules/evdev.lst"
+
+    /// The reverse table of `name`, built on first use. Raises `usage` when the layout does not
+    /// exist or libxkbcommon is missing.
+    public static func layout(_ name: XKBLayoutName) throws(NanoKVMError) -> KeyboardLayout {
+        if let cached = cache.withLock({ $0[name] }) { return cached }
+        if let loadError {
+            throw NanoKVMError(.usage, "keyboard layout '\(name)' needs libxkbcommon: \(loadError); without it only us, uk, de and fr can be typed")
+        }
+        let built = try build(name)
+        cache.withLock { $0[name] = built }
+        return built
+    }
+
+    /// The layouts and variants of the machine's xkb-data (`evdev.lst`), layouts first; the
+    /// four built-in ones when xkb-data or libxkbcommon is missing.
+    public static func available() -> [XKBLayoutInfo] {
+        guard loadError == nil, let text = try? String(contentsOfFile: rulesFile, encoding: .utf8) else {
+            return [
+                XKBLayoutInfo(name: "us", variant: "", description: "English (US), built in"),
+                XKBLayoutInfo(name: "uk", variant: "", description: "English (UK), built in"),
+                XKBLayoutInfo(name: "de", variant: "", description: "German, built in"),
+                XKBLayoutInfo(name: "fr", variant: "", description: "French, built in"),
+            ]
+        }
+        var layouts: [XKBLayoutInfo] = []
+        var variants: [XKBLayoutInfo] = []
+        var section = ""
+        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
+            if line.hasPrefix("!") {
+                section = line.dropFirst().trimmingCharacters(in: .whitespaces)
+                continue
+            }
+            let trimmed = line.drop { $0 == " " }
+            guard let space = trimmed.firstIndex(of: " ") else { continue }
+            let key = String(trimmed[..<space])
+            let rest = trimmed[space...].trimmingCharacters(in: .whitespaces)
+            switch section {
+            case "layout":
+                layouts.append(XKBLayoutInfo(name: key, variant: "", description: rest))
+            case "variant":
+                // "  fr              ch: French (Switzerland)"
+                guard let colon = rest.firstIndex(of: ":") else { continue }
+                let layout = String(rest[..<colon])
+                let description = rest[rest.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                variants.append(XKBLayoutInfo(name: layout, variant: key, description: description))
+            default:
+                continue
+            }
+        }
+        return layouts + variants
+    }
+
+    /// Common layouts checked when a character cannot be typed, to name the ones that could.
+    public static let commonLayouts = [
+        "us", "gb", "de", "fr", "ch(fr)", "ch", "it", "es", "pt", "br", "se", "no", "dk", "fi", "pl", "cz", "hu",
+        "be", "nl", "us(intl)", "fr(bepo)", "de(neo)", "tr", "ru", "gr",
+    ]
+
+    /// The common layouts (`commonLayouts`) that can type `character`, at most `limit`.
+    public static func layoutsTyping(_ character: Character, limit: Int = 8) -> [String] {
+        guard loadError == nil else {
+            return KeyboardLayout.all.filter { $0.keystrokes(for: character) != nil }.map(\.name)
+        }
+        var found: [String] = []
+        for name in commonLayouts {
+            guard let parsed = XKBLayoutName(parsing: name), let table = try? layout(parsed) else { continue }
+            if table.keystrokes(for: character) != nil { found.append(name) }
+            if found.count >= limit { break }
+        }
+        return found
+    }
+
+    // MARK: Building a table
+
+    /// Keys in the order they are preferred when several type the same character with as many
+    /// modifiers: the digit row and punctuation (AltGr+2 is the `@` Swiss typists know, not
+    /// AltGr+Q), the ISO key, the letters, the Japanese keys, then the keypad. 0x32 is the same
+    /// Linux key as 0x31.
+    private static let mainUsages: [UInt8] = Array(0x1E...0x27) + [0x2C] + Array(0x2D...0x31) + Array(0x33...0x38) + [0x64]
+        + Array(0x04...0x1D) + [0x87, 0x89]
+    private static let keypadUsages: [UInt8] = [0x54, 0x55, 0x56, 0x57, 0x63, 0x67, 0x85]
+
+    /// XKB keycodes of Left Shift and Right Alt (evdev 42 and 100, + 8).
+    private static let leftShiftKeycode: UInt32 = 50
+    private static let rightAltKeycode: UInt32 = 108
+
+    private struct Candidate {
+        var stroke: KeyStroke
+        var keysym: xkb_keysym_t
+        /// Lower is simpler: keypad last, fewer modifiers, Shift before AltGr, earlier keys first.
+        var cost: Int
+    }
+
+    static func isDeadKeysym(_ keysym: xkb_keysym_t) -> Bool { (0xFE50...0xFE93).contains(keysym) }
+
+    /// The printable character of a keysym, nil for control characters and keysyms without one.
+    static func character(of keysym: xkb_keysym_t) -> Character? {
+        let value = kvm_xkb_keysym_to_utf32(keysym)
+        guard value >= 0x20, value != 0x7F, !(0x80..<0xA0).contains(value), let scalar = Unicode.Scalar(value) else { return nil }
+        return Character(scalar)
+    }
+
+    static func build(_ name: XKBLayoutName) throws(NanoKVMError) -> KeyboardLayout {
+        // Environment names (XKB_DEFAULT_*) are ignored: the layout is what the script names.
+        guard let context = kvm_xkb_quiet_context() else {
+            throw NanoKVMError(.usage, "keyboard layout '\(name)': libxkbcommon could not start (install xkb-data)")
+        }
+        defer { kvm_xkb_context_unref(context) }
+        guard let keymap = compile(context, name) else {
+            throw NanoKVMError(.usage, "unknown keyboard layout '\(name)': xkb-data has no such layout or variant (kvm.layouts() lists them)")
+        }
+        defer { kvm_xkb_keymap_unref(keymap) }
+
+        // Which modifier bits of a report produce which XKB modifier mask on this keymap
+        // (first wins: the simplest way to a mask).
+        var strokeModifiers: [xkb_mod_mask_t: UInt8] = [:]
+        let combinations: [(UInt8, [UInt32])] = [
+            (0, []), (KeyModifier.leftShift, [leftShiftKeycode]), (KeyModifier.rightAlt, [rightAltKeycode]),
+            (KeyModifier.leftShift | KeyModifier.rightAlt, [leftShiftKeycode, rightAltKeycode]),
+        ]
+        for (bits, keycodes) in combinations {
+            guard let state = kvm_xkb_state_new(keymap) else { continue }
+            for keycode in keycodes { _ = kvm_xkb_state_update_key(state, keycode, XKB_KEY_DOWN) }
+            let mask = kvm_xkb_state_serialize_mods(state, XKB_STATE_MODS_EFFECTIVE)
+            kvm_xkb_state_unref(state)
+            if strokeModifiers[mask] == nil { strokeModifiers[mask] = bits }
+        }
+
+        // Every key and level reachable with those bits.
+        var candidates: [Candidate] = []
+        for (order, usage) in (mainUsages + keypadUsages).enumerated() {
+            guard let keycode = EvdevUsages.xkbKeycode(usage: usage) else { continue }
+            let keypad = order >= mainUsages.count
+            let levels = kvm_xkb_keymap_num_levels_for_key(keymap, keycode, 0)
+            for level in 0..<levels {
+                var symbols: UnsafePointer<xkb_keysym_t>?
+                let count = kvm_xkb_keymap_key_get_syms_by_level(keymap, keycode, 0, level, &symbols)
+                guard count == 1, let keysym = symbols?.pointee else { continue }
+                var masks = [xkb_mod_mask_t](repeating: 0, count: 16)
+                let maskCount = kvm_xkb_keymap_key_get_mods_for_level(keymap, keycode, 0, level, &masks, masks.count)
+                var best: UInt8?
+                for mask in masks.prefix(maskCount) {
+                    guard let bits = strokeModifiers[mask] else { continue }
+                    if best.map({ cost(bits) < cost($0) }) ?? true { best = bits }
+                }
+                guard let bits = best else { continue }
+                candidates.append(Candidate(
+                    stroke: KeyStroke(usage: usage, modifiers: bits), keysym: keysym,
+                    cost: (keypad ? 10_000 : 0) + cost(bits) * 1_000 + order))
+            }
+        }
+        candidates.sort { $0.cost < $1.cost }
+
+        var strokes: [Character: KeyStroke] = ["\n": KeyStroke(usage: 0x28), "\t": KeyStroke(usage: 0x2B)]
+        var deadCandidates: [Candidate] = []
+        var baseCandidates: [Candidate] = []
+        var seenDeadKeysyms = Set<xkb_keysym_t>()
+        for candidate in candidates {
+            if isDeadKeysym(candidate.keysym) {
+                if seenDeadKeysyms.insert(candidate.keysym).inserted { deadCandidates.append(candidate) }
+            } else if let character = character(of: candidate.keysym), strokes[character] == nil {
+                strokes[character] = candidate.stroke
+                baseCandidates.append(candidate)
+            }
+        }
+
+        // Dead key + base key, as the compose data composes them.
+        var sequences: [Character: [KeyStroke]] = [:]
+        var deadKeys: [KeyStroke: Character] = [:]
+        if !deadCandidates.isEmpty, let table = kvm_xkb_compose_table_utf8(context) {
+            defer { kvm_xkb_compose_table_unref(table) }
+            if let compose = kvm_xkb_compose_state_new(table, XKB_COMPOSE_STATE_NO_FLAGS) {
+                defer { kvm_xkb_compose_state_unref(compose) }
+                var buffer = [CChar](repeating: 0, count: 64)
+                for dead in deadCandidates {
+                    for base in baseCandidates + deadCandidates {
+                        kvm_xkb_compose_state_reset(compose)
+                        _ = kvm_xkb_compose_state_feed(compose, dead.keysym)
+                        _ = kvm_xkb_compose_state_feed(compose, base.keysym)
+                        guard kvm_xkb_compose_state_get_status(compose) == XKB_COMPOSE_COMPOSED else { continue }
+                        let length = kvm_xkb_compose_state_get_utf8(compose, &buffer, buffer.count)
+                        guard length > 0, length < buffer.count else { continue }
+                        let text = String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                        guard text.count == 1, let composed = text.first, composed.unicodeScalars.allSatisfy({ $0.value >= 0x20 }) else { continue }
+                        if base.keysym == 0x20, deadKeys[dead.stroke] == nil { deadKeys[dead.stroke] = composed }
+                        if strokes[composed] == nil, sequences[composed] == nil {
+                            sequences[composed] = [dead.stroke, base.stroke]
+                        }
+                    }
+                }
+            }
+        }
+        return KeyboardLayout(name: name.description, xkbName: name, strokes: strokes, deadKeys: deadKeys, sequences: sequences)
+    }
+
+    /// Fewer modifiers first; Shift before AltGr.
+    private static func cost(_ bits: UInt8) -> Int {
+        bits.nonzeroBitCount * 2 + (bits & KeyModifier.rightAlt != 0 ? 1 : 0)
+    }
+
+    /// The keymap of `name` with the evdev rules and a pc105 keyboard (the one with the ISO key).
+    static func compile(_ context: OpaquePointer, _ name: XKBLayoutName) -> OpaquePointer? {
+        "evdev".withCString { rules in
+            "pc105".withCString { model in
+                name.layout.withCString { layout in
+                    name.variant.withCString { variant in
+                        "".withCString { options in
+                            var names = xkb_rule_names(rules: rules, model: model, layout: layout, variant: variant, options: options)
+                            return kvm_xkb_keymap_new_from_names(context, &names, XKB_KEYMAP_COMPILE_NO_FLAGS)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
