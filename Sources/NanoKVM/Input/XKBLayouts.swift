@@ -169,7 +169,9 @@ public enum XKBEngine {
         return Character(scalar)
     }
 
-    static func build(_ name: XKBLayoutName) throws(NanoKVMError) -> KeyboardLayout {
+    /// Compiles the keymap of `name` and builds its table, without the cache (`layout(_:)`
+    /// caches; benchmarks measure this).
+    public static func build(_ name: XKBLayoutName) throws(NanoKVMError) -> KeyboardLayout {
         // Environment names (XKB_DEFAULT_*) are ignored: the layout is what the script names.
         guard let context = kvm_xkb_quiet_context() else {
             throw NanoKVMError(.usage, "keyboard layout '\(name)': libxkbcommon could not start (install xkb-data)")
