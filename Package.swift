@@ -63,6 +63,8 @@ let package = Package(
         // Macro playback timing: a 1,000-step macro against the simulator's receive timestamps.
         .executableTarget(name: "MacroBenchmark", dependencies: ["NanoKVM", "NanoKVMSimulator"], path: "Benchmarks/MacroBenchmark"),
         .executableTarget(name: "TypingBenchmark", dependencies: ["NanoKVM", "NanoKVMSimulator"], path: "Benchmarks/TypingBenchmark"),
+        // XKB layouts: table build time per layout, typing ch(fr) next to us at delay 0.
+        .executableTarget(name: "LayoutBenchmark", dependencies: ["NanoKVM", "NanoKVMSimulator"], path: "Benchmarks/LayoutBenchmark"),
 
         // Swift <-> Lua values, functions, userdata, errors and the coroutine scheduler.
         .target(name: "LuaBridge", dependencies: ["CLua", "CLuaRuntime"]),

@@ -169,12 +169,35 @@ public enum XKBEngine {
         return Character(scalar)
     }
 
-    static func build(_ name: XKBLayoutName) throws(NanoKVMError) -> KeyboardLayout {
-        // Environment names (XKB_DEFAULT_*) are ignored: the layout is what the script names.
-        guard let context = kvm_xkb_quiet_context() else {
-            throw NanoKVMError(.usage, "keyboard layout '\(name)': libxkbcommon could not start (install xkb-data)")
+    /// Compiles the keymap of `name` and builds its table, without the cache (`layout(_:)`
+    /// caches; benchmarks measure this).
+    public static func build(_ name: XKBLayoutName) throws(NanoKVMError) -> KeyboardLayout {
+        try shared.withLock { (cache: inout SharedContext) throws(NanoKVMError) -> KeyboardLayout in
+            if cache.context == nil { cache.context = kvm_xkb_quiet_context() }
+            guard let context = cache.context else {
+                throw NanoKVMError(.usage, "keyboard layout '\(name)': libxkbcommon could not start (install xkb-data)")
+            }
+            if !cache.composeLoaded {
+                cache.composeTable = kvm_xkb_compose_table_utf8(context)
+                cache.composeLoaded = true
+            }
+            return try build(name, context: context, composeTable: cache.composeTable)
         }
-        defer { kvm_xkb_context_unref(context) }
+    }
+
+    /// One libxkbcommon context (include paths, parsed files) and the parsed Compose table for
+    /// every build of the process: they are the same for every layout, and parsing the Compose
+    /// file alone costs about 4 ms. libxkbcommon objects are not thread-safe: used only under
+    /// the lock, kept for the life of the process.
+    private struct SharedContext {
+        var context: OpaquePointer?
+        var composeTable: OpaquePointer?
+        var composeLoaded = false
+    }
+
+    private static let shared = Mutex(SharedContext())
+
+    private static func build(_ name: XKBLayoutName, context: OpaquePointer, composeTable: OpaquePointer?) throws(NanoKVMError) -> KeyboardLayout {
         guard let keymap = compile(context, name) else {
             throw NanoKVMError(.usage, "unknown keyboard layout '\(name)': xkb-data has no such layout or variant (kvm.layouts() lists them)")
         }
@@ -236,8 +259,7 @@ public enum XKBEngine {
         // Dead key + base key, as the compose data composes them.
         var sequences: [Character: [KeyStroke]] = [:]
         var deadKeys: [KeyStroke: Character] = [:]
-        if !deadCandidates.isEmpty, let table = kvm_xkb_compose_table_utf8(context) {
-            defer { kvm_xkb_compose_table_unref(table) }
+        if !deadCandidates.isEmpty, let table = composeTable {
             if let compose = kvm_xkb_compose_state_new(table, XKB_COMPOSE_STATE_NO_FLAGS) {
                 defer { kvm_xkb_compose_state_unref(compose) }
                 var buffer = [CChar](repeating: 0, count: 64)
