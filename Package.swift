@@ -24,6 +24,8 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", providers: [.apt(["libssl-dev"])]),  // loaded on first use: shim.h
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // Tesseract OCR, loaded on first use (shim.h); no pkgConfig, which would link it.
+        .systemLibrary(name: "CTesseract", providers: [.apt(["libtesseract-dev", "tesseract-ocr-eng"])]),
         // The few C functions that must be real C: the lua_CFunction trampoline (a Lua
         // error or yield must never longjmp across Swift frames) and the SIGINT handler.
         .target(name: "CLuaRuntime", dependencies: ["CLua"]),
@@ -32,7 +34,7 @@ let package = Package(
         .target(
             name: "NanoKVM",
             dependencies: [
-                "COpenSSL", "CTurboJPEG", "CZlib",
+                "COpenSSL", "CTurboJPEG", "CZlib", "CTesseract",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
