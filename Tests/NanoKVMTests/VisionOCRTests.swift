@@ -37,7 +37,7 @@ func characterErrorRate(read: String, truth: String) -> Double {
 }
 
 /// A frame with `lines` drawn in the simulator's 8×16 font at `scale`, colours given.
-func renderedFrame(_ lines: [String], width: Int, height: Int, scale: Int = 1, ink: UInt8, paper: UInt8, x: Int = 16, y: Int = 16) -> Frame? {
+func renderedFrame(_ lines: [String], width: Int, height: Int, scale: Int = 1, ink: UInt8, paper: UInt8, x: Int = 16, y: Int = 16, pitch: Int = 18) -> Frame? {
     var pixels = [UInt8](repeating: paper, count: width * height * 3)
     for (row, line) in lines.enumerated() {
         for (column, character) in line.utf8.enumerated() {
@@ -47,7 +47,7 @@ func renderedFrame(_ lines: [String], width: Int, height: Int, scale: Int = 1, i
                     for sy in 0..<scale {
                         for sx in 0..<scale {
                             let px = x + (column * 8 + bit) * scale + sx
-                            let py = y + (row * 18 + glyphRow) * scale + sy
+                            let py = y + (row * pitch + glyphRow) * scale + sy
                             guard px < width, py < height else { continue }
                             let o = (py * width + px) * 3
                             pixels[o] = ink

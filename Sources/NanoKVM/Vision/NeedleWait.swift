@@ -40,6 +40,8 @@ extension FrameSource {
             let found = try Self.search(needles, in: frame)
             if let match = found.match { return (match, frame) }
             record(found.best)
+            // A frame is always waiting when searching is slower than the stream.
+            if MonotonicClock.now() >= deadline { throw needleTimeout(needles, bestSeen, timeout) }
             switch try await subscription.receive(until: deadline) {
             case .frame(let next): frame = next
             case .timedOut: throw needleTimeout(needles, bestSeen, timeout)
