@@ -39,7 +39,7 @@ extension FrameSource {
 
     /// `waitChange` that tells which regions it ignored. Changes inside `ignore` (areas) never
     /// count; with `ignoreSelfChanging`, neither do regions that keep changing by themselves
-    /// (MotionHistory): learned from the stream's last 2.5 s when it was open, else from the
+    /// (MotionHistory): learned from the stream's last 3.5 s when it was open, else from the
     /// first `MotionHistory.settle` seconds of the wait (a change that appears during them and
     /// is not self-changing is returned at their end).
     public func waitChangeIgnoring(

@@ -1,19 +1,21 @@
 // Regions of the screen that change by themselves (a blinking cursor, a ticking clock, a frame
 // counter), so that the waits can ignore them. The screen is cut into 16×16 cells; a cell is
-// self-changing when, in the frames looked at, it changed at least twice with the first and the
-// last change at least `MotionHistory.minimumSpread` apart (typing changes a cell once or in a
-// quick burst; a clock or a cursor keeps coming back). Learned regions larger in total than
+// self-changing when, in the frames looked at, it changed at least three times with the first
+// and the last change at least `MotionHistory.minimumSpread` apart (typing changes a cell once
+// or twice — a character, then the next one beside it —; a clock, a blinking cursor or a frame
+// counter keep coming back). Learned regions larger in total than
 // `MotionHistory.maximumFraction` of the screen are not ignored: that is activity (a progress
 // bar, a video), not a clock.
 
 public enum MotionHistory {
     /// The stream keeps one frame per this many seconds…
-    public static let interval = 0.2
-    /// …over this many seconds.
-    public static let span = 2.5
+    public static let interval = 0.25
+    /// …over this many seconds (a clock ticking once a second changes three times in it).
+    public static let span = 3.5
     /// Without history (the stream was closed), the waits first watch this long.
-    public static let settle = 1.2
-    static let minimumSpread = 0.6
+    public static let settle = 2.2
+    static let minimumSpread = 1.0
+    static let minimumChanges = 3
     static let maximumFraction = 0.03
     static let cell = 16
 }
@@ -99,7 +101,7 @@ public struct MotionMask: Sendable {
             previous = image
         }
         var found = [Bool](repeating: false, count: cells.count)
-        for index in cells.indices where count[index] >= 2 && last[index] - first[index] >= MotionHistory.minimumSpread { found[index] = true }
+        for index in cells.indices where count[index] >= MotionHistory.minimumChanges && last[index] - first[index] >= MotionHistory.minimumSpread { found[index] = true }
         let total = found.filter { $0 }.count
         guard total > 0, Double(total) <= MotionHistory.maximumFraction * Double(cells.count) else { return false }
         for index in cells.indices where found[index] {
