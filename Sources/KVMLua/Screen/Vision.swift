@@ -134,7 +134,7 @@ enum VisionBindings {
         ) { call, d in try readAsync(nil, source: d.client.frames, options: try ocrOptions(call, argument: 2)) }
         // dev:_text_waiter(pattern, opts, once): the Swift half of wait_text/find_text/click_text.
         b.append(
-            LuaFunctionSpec("dev:_text_waiter", "", body: { call in
+            LuaFunctionSpec("kvm._text_waiter", "", body: { call in
                 let d = try call.object(1, as: DeviceHandle.self, typeName: DeviceHandle.typeName)
                 let pattern = try call.string(2)
                 let once = call.type(4) == .boolean && lua_toboolean(call.L, 4) != 0
@@ -163,7 +163,7 @@ enum VisionBindings {
     static func register(in runtime: LuaRuntime) {
         var b = MethodBuilder<TextWaiterHandle>(typeName: TextWaiterHandle.typeName, prefix: "waiter:")
         b.append(
-            LuaFunctionSpec("waiter:next", "", body: { call in
+            LuaFunctionSpec("kvm._waiter:next", "", body: { call in
                 let handle = try call.object(1, as: TextWaiterHandle.self, typeName: TextWaiterHandle.typeName)
                 return .await(
                     .async { () async throws -> [LuaData] in
@@ -174,7 +174,7 @@ enum VisionBindings {
             }))
         // waiter:match(line, first, last): the match table for bytes first..last (1-based) of line.
         b.append(
-            LuaFunctionSpec("waiter:match", "", body: { call in
+            LuaFunctionSpec("kvm._waiter:match", "", body: { call in
                 let handle = try call.object(1, as: TextWaiterHandle.self, typeName: TextWaiterHandle.typeName)
                 let index = Int(try call.integer(2)) - 1
                 let first = Int(try call.integer(3)) - 1
@@ -192,12 +192,12 @@ enum VisionBindings {
                 return call.returning(.table(fields))
             }))
         b.append(
-            LuaFunctionSpec("waiter:failure", "", body: { call in
+            LuaFunctionSpec("kvm._waiter:failure", "", body: { call in
                 let handle = try call.object(1, as: TextWaiterHandle.self, typeName: TextWaiterHandle.typeName)
                 return call.returning(.string(handle.waiter.notFoundMessage))
             }))
         b.append(
-            LuaFunctionSpec("waiter:close", "", body: { call in
+            LuaFunctionSpec("kvm._waiter:close", "", body: { call in
                 try call.object(1, as: TextWaiterHandle.self, typeName: TextWaiterHandle.typeName).waiter.close()
                 return .none
             }))
