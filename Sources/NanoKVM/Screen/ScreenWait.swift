@@ -19,7 +19,7 @@ extension FrameSource {
     /// when the task is cancelled, `usage` for bad arguments. See `waitChangeIgnoring`.
     public func waitChange(
         area: ScreenArea = .full, threshold: Double = Frame.defaultChangeThreshold, timeout: Duration = .seconds(10),
-        ignore: [ScreenArea] = [], ignoreSelfChanging: Bool = true
+        ignore: [ScreenArea] = [], ignoreSelfChanging: Bool = false
     ) async throws(NanoKVMError) -> Frame {
         let result = try await waitChangeIgnoring(area: area, threshold: threshold, timeout: timeout, ignore: ignore, ignoreSelfChanging: ignoreSelfChanging)
         guard let frame = result.frame else { throw unchanged(timeout) }  // safe: waitChangeIgnoring always returns a frame
@@ -37,14 +37,16 @@ extension FrameSource {
         return (mask, false)
     }
 
-    /// `waitChange` that tells which regions it ignored. Changes inside `ignore` (areas) never
+    /// `waitChange` that tells which regions it ignored. Learning is off by default here (the
+    /// Lua API turns it on): typing again and again at one spot between waits looks like a
+    /// blinking cursor to it (three changes of the same cells over a second or more). Changes inside `ignore` (areas) never
     /// count; with `ignoreSelfChanging`, neither do regions that keep changing by themselves
     /// (MotionHistory): learned from the stream's last 3.5 s when it was open, else from the
     /// first `MotionHistory.settle` seconds of the wait (a change that appears during them and
     /// is not self-changing is returned at their end).
     public func waitChangeIgnoring(
         area: ScreenArea = .full, threshold: Double = Frame.defaultChangeThreshold, timeout: Duration = .seconds(10),
-        ignore: [ScreenArea] = [], ignoreSelfChanging: Bool = true
+        ignore: [ScreenArea] = [], ignoreSelfChanging: Bool = false
     ) async throws(NanoKVMError) -> MaskedWaitResult {
         try Self.checkThreshold(threshold)
         try Self.checkTimeout(timeout)
@@ -109,7 +111,7 @@ extension FrameSource {
     /// changing until `timeout`, `cancelled`, `usage`. See `waitStillIgnoring`.
     public func waitStill(
         seconds: Double = 2, area: ScreenArea = .full, threshold: Double = Frame.defaultChangeThreshold,
-        timeout: Duration = .seconds(30), ignore: [ScreenArea] = [], ignoreSelfChanging: Bool = true
+        timeout: Duration = .seconds(30), ignore: [ScreenArea] = [], ignoreSelfChanging: Bool = false
     ) async throws(NanoKVMError) -> Frame? {
         try await waitStillIgnoring(
             seconds: seconds, area: area, threshold: threshold, timeout: timeout, ignore: ignore, ignoreSelfChanging: ignoreSelfChanging
@@ -121,7 +123,7 @@ extension FrameSource {
     /// learns while it waits: from the frames of its first `MotionHistory.settle` seconds.
     public func waitStillIgnoring(
         seconds: Double = 2, area: ScreenArea = .full, threshold: Double = Frame.defaultChangeThreshold,
-        timeout: Duration = .seconds(30), ignore: [ScreenArea] = [], ignoreSelfChanging: Bool = true
+        timeout: Duration = .seconds(30), ignore: [ScreenArea] = [], ignoreSelfChanging: Bool = false
     ) async throws(NanoKVMError) -> MaskedWaitResult {
         guard seconds.isFinite, seconds > 0 else { throw NanoKVMError(.usage, "seconds must be a positive number, got \(seconds)") }
         try Self.checkThreshold(threshold)
