@@ -259,10 +259,11 @@ enum ScreenBindings {
         }
         b.add(
             "show", args: "[opts]",
-            "Draws the current screen in the terminal with truecolor half-block characters, `opts.width` columns wide (default: the terminal's width)."
+            "Draws the current screen in the terminal with truecolor half-block characters, `opts.width` columns wide (default: the terminal's width); `opts.ocr = true` prints the text read from it (`dev:ocr`) under the preview."
         ) { call, d in
             let options = try call.optionalTable(2)
             let width = try options?.integer("width")
+            let reader = try options?.boolean("ocr") == true ? try ScreenTextReader() : nil
             if let width, !(4...1000).contains(width) { throw call.argumentError(2, "field 'width' must be 4..1000") }
             guard isatty(1) != 0 else {
                 throw NanoKVMError(.unsupported, "dev:show draws on a terminal and stdout is not one; use dev:screenshot(path)")
@@ -275,7 +276,10 @@ enum ScreenBindings {
                 .async(
                     { () async throws -> String in
                         let frame = try await frames.screenshot()
-                        return try TerminalPreview.render(frame, columns: columns, maxRows: rows)
+                        let preview = try TerminalPreview.render(frame, columns: columns, maxRows: rows)
+                        guard let reader else { return preview }
+                        let text = try await reader.read(frame).text
+                        return (preview.hasSuffix("\n") ? preview : preview + "\n") + text
                     },
                     push: { text, _ in
                         var output = text.hasSuffix("\n") ? text : text + "\n"
