@@ -25,6 +25,8 @@ let package = Package(
         .systemLibrary(name: "CXKBCommon", providers: [.apt(["libxkbcommon-dev", "xkb-data"])]),  // loaded on first use: shim.h
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // Tesseract OCR, loaded on first use (shim.h); no pkgConfig, which would link it.
+        .systemLibrary(name: "CTesseract", providers: [.apt(["libtesseract-dev", "tesseract-ocr-eng"])]),
         // The few C functions that must be real C: the lua_CFunction trampoline (a Lua
         // error or yield must never longjmp across Swift frames) and the SIGINT handler.
         .target(name: "CLuaRuntime", dependencies: ["CLua"]),
@@ -33,7 +35,7 @@ let package = Package(
         .target(
             name: "NanoKVM",
             dependencies: [
-                "COpenSSL", "CTurboJPEG", "CZlib", "CXKBCommon",
+                "COpenSSL", "CTurboJPEG", "CZlib", "CXKBCommon", "CTesseract",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -25,6 +25,7 @@ public enum KVMModule {
             DeviceBindings.register(in: runtime)
             do {
                 try InputBindings.installLuaParts(in: runtime)
+                try VisionBindings.installLuaParts(in: runtime)
             } catch {
                 // The chunk is a constant that the test suite loads; reaching this is a bug in it.
                 fputs("kvmlua: internal error: \(error)\n", kvm_stderr())
@@ -34,6 +35,10 @@ public enum KVMModule {
             (FrameHandle.self, FrameHandle.typeName), (FrameIteratorHandle.self, FrameIteratorHandle.typeName),
         ]) {
             ScreenBindings.register(in: runtime)
+        }
+        runtime.deferRegistration(of: [(TextWaiterHandle.self, TextWaiterHandle.typeName), (NeedleHandle.self, NeedleHandle.typeName)]) {
+            VisionBindings.register(in: runtime)
+            NeedleBindings.register(in: runtime)
         }
         runtime.deferRegistration(of: [
             (MacroHandle.self, MacroHandle.typeName), (RecorderHandle.self, RecorderHandle.typeName),
@@ -63,6 +68,9 @@ public enum KVMModule {
 
         MacroBindings.pushModule(in: runtime)
         stack.setRawField(kvm, "macro")
+
+        NeedleBindings.pushModule(in: runtime)
+        stack.setRawField(kvm, "needle")
 
         // Keep the module reachable for the Lua-written parts below and for `require`.
         lua_pushvalue(L, kvm)

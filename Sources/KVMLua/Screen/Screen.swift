@@ -60,7 +60,7 @@ enum ScreenBindings {
             return call.returning(.number(try f.frame.diff(other.frame, area: area)))
         }
         runtime.registerType(
-            FrameHandle.self, name: FrameHandle.typeName, methods: b.specs,
+            FrameHandle.self, name: FrameHandle.typeName, methods: b.specs + VisionBindings.frameMethods() + NeedleBindings.frameMethods(),
             properties: [
                 "width": { f, stack in stack.push(.int(f.frame.width)) },
                 "height": { f, stack in stack.push(.int(f.frame.height)) },
@@ -201,12 +201,18 @@ enum ScreenBindings {
             }
         }
         b.add(
-            "wait_change", args: "[opts]", returns: "Frame", options: ["area", "threshold", "timeout"],
+            "wait_change", args: "[opts]", returns: "Frame, ignored", options: ["area", "threshold", "timeout", "ignore", "learn"],
             """
             Waits until the screen differs from the frame current at the call and returns the new
             frame. `opts.area` (`{x=, y=, w=, h=}` or `{x, y, w, h}` fractions) limits where to look,
             `opts.threshold` is the fraction of pixels that must change beyond JPEG noise (default
             0.0002: a few typed characters), `opts.timeout` (default 10 s) raises `timeout`.
+            `opts.ignore` (a list of areas) never counts; unless `opts.learn = false`, regions that
+            keep changing by themselves (a clock, a blinking cursor, a frame counter: 16×16 cells
+            that changed three times or more over at least 1 s, at most 3% of the screen) are
+            ignored too, learned from the stream's last 3.5 s when it was open, else from the first
+            2.2 s of the wait (a change during those is returned at their end). The second result lists the
+            ignored regions (`{x=, y=, w=, h=, learned=bool}` fractions).
             """
         ) { call, d in
             let options = try call.options(2)
@@ -214,18 +220,24 @@ enum ScreenBindings {
             let threshold = try options?.number("threshold") ?? Frame.defaultChangeThreshold
             let timeout = try options?.number("timeout") ?? 10
             guard timeout > 0, timeout.isFinite else { throw call.argumentError(2, "field 'timeout' must be > 0") }
+            let ignore = try VisionBindings.readAreaList(call, argument: 2, field: "ignore")
+            let learn = try options?.boolean("learn") ?? true
             let source = d.client.frames
             return .await(
-                .async(
-                    { () async throws -> Frame in try await source.waitChange(area: area, threshold: threshold, timeout: seconds(timeout)) },
-                    push: pushFrame))
+                .async { () async throws -> [LuaData] in
+                    let result = try await source.waitChangeIgnoring(
+                        area: area, threshold: threshold, timeout: seconds(timeout), ignore: ignore, ignoreSelfChanging: learn)
+                    return VisionBindings.maskedWaitData(result)
+                })
         }
         b.add(
-            "wait_still", args: "[opts]", returns: "Frame", options: ["seconds", "area", "threshold", "timeout"],
+            "wait_still", args: "[opts]", returns: "Frame, ignored", options: ["seconds", "area", "threshold", "timeout", "ignore", "learn"],
             """
             Waits until the screen has not changed for `opts.seconds` (default 2) and returns the last
             frame (nil when no frame came at all: a still screen with frame detection on).
-            `opts.area`, `opts.threshold` as for `wait_change`; `opts.timeout` (default 30 s).
+            `opts.area`, `opts.threshold`, `opts.ignore`, `opts.learn` as for `wait_change` (regions
+            that keep changing by themselves do not keep it waiting); `opts.timeout` (default 30 s).
+            The second result lists the ignored regions.
             """
         ) { call, d in
             let options = try call.options(2)
@@ -235,19 +247,23 @@ enum ScreenBindings {
             let timeout = try options?.number("timeout") ?? 30
             guard still > 0, still.isFinite else { throw call.argumentError(2, "field 'seconds' must be > 0") }
             guard timeout > 0, timeout.isFinite else { throw call.argumentError(2, "field 'timeout' must be > 0") }
+            let ignore = try VisionBindings.readAreaList(call, argument: 2, field: "ignore")
+            let learn = try options?.boolean("learn") ?? true
             let source = d.client.frames
             return .await(
-                .async(
-                    { () async throws -> Frame? in
-                        try await source.waitStill(seconds: still, area: area, threshold: threshold, timeout: seconds(timeout))
-                    }, push: pushFrame))
+                .async { () async throws -> [LuaData] in
+                    let result = try await source.waitStillIgnoring(
+                        seconds: still, area: area, threshold: threshold, timeout: seconds(timeout), ignore: ignore, ignoreSelfChanging: learn)
+                    return VisionBindings.maskedWaitData(result)
+                })
         }
         b.add(
-            "show", args: "[opts]", options: ["width"],
-            "Draws the current screen in the terminal with truecolor half-block characters, `opts.width` columns wide (default: the terminal's width)."
+            "show", args: "[opts]", options: ["width", "ocr"],
+            "Draws the current screen in the terminal with truecolor half-block characters, `opts.width` columns wide (default: the terminal's width); `opts.ocr = true` prints the text read from it (`dev:ocr`) under the preview."
         ) { call, d in
             let options = try call.options(2)
             let width = try options?.integer("width")
+            let reader = try options?.boolean("ocr") == true ? try ScreenTextReader() : nil
             if let width, !(4...1000).contains(width) { throw call.argumentError(2, "field 'width' must be 4..1000") }
             guard isatty(1) != 0 else {
                 throw NanoKVMError(.unsupported, "dev:show draws on a terminal and stdout is not one; use dev:screenshot(path)")
@@ -260,7 +276,10 @@ enum ScreenBindings {
                 .async(
                     { () async throws -> String in
                         let frame = try await frames.screenshot()
-                        return try TerminalPreview.render(frame, columns: columns, maxRows: rows)
+                        let preview = try TerminalPreview.render(frame, columns: columns, maxRows: rows)
+                        guard let reader else { return preview }
+                        let text = try await reader.read(frame).text
+                        return (preview.hasSuffix("\n") ? preview : preview + "\n") + text
                     },
                     push: { text, _ in
                         var output = text.hasSuffix("\n") ? text : text + "\n"
@@ -269,6 +288,6 @@ enum ScreenBindings {
                         return 0
                     }))
         }
-        return b.specs
+        return b.specs + VisionBindings.deviceMethods() + NeedleBindings.deviceMethods()
     }
 }

@@ -49,6 +49,9 @@ public struct FrameSource: Sendable {
     /// The newest frame of the open stream, if it is open and has delivered one.
     public var latest: Frame? { hub.state.withLock { $0.latest } }
 
+    /// Frames of the last few seconds of the open stream (sampled; see `MotionHistory`).
+    public var recentFrames: [Frame] { hub.state.withLock { $0.recent } }
+
     /// Whether the shared MJPEG stream is open (consumed, or lingering).
     public var isStreaming: Bool { hub.state.withLock { $0.stream != nil } }
 
@@ -361,6 +364,9 @@ final class FrameHub: Sendable {
         var lingerGeneration = 0
         var linger: Duration = .seconds(1)
         var latest: Frame?
+        /// Frames of the last `MotionHistory.span` seconds, one per `MotionHistory.interval` at
+        /// most: what the waits learn self-changing regions (clocks, cursors) from.
+        var recent: [Frame] = []
         var sequence = 0
         var connections = 0
         var skippedFrames = 0
@@ -413,6 +419,7 @@ final class FrameHub: Sendable {
             let task = s.stream
             s.stream = nil
             s.latest = nil
+            s.recent = []
             s.generation += 1
             return task
         }
@@ -429,6 +436,10 @@ final class FrameHub: Sendable {
             }
             s.sequence += 1
             s.latest = frame
+            if time - (s.recent.last?.time ?? -Double.infinity) >= MotionHistory.interval {
+                s.recent.append(frame)
+                s.recent.removeAll { $0.time < time - MotionHistory.span }
+            }
             return (frame, s.subscribers.values.compactMap { $0.subscription })
         }
         guard let result else { return true }  // skipped an unreadable part
@@ -446,6 +457,7 @@ final class FrameHub: Sendable {
             guard s.generation == generation else { return [] }
             s.stream = nil
             s.latest = nil
+            s.recent = []
             s.generation += 1
             let list = s.subscribers.values.compactMap { $0.subscription }
             s.subscribers = [:]

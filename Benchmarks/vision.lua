@@ -1,0 +1,97 @@
+-- Driven by Benchmarks/vision (see there).
+local runs = tonumber(os.getenv("RUNS")) or 10
+local out = os.getenv("OUT") or "/tmp"
+local dev = kvm.sim { width = 1280, height = 720, time_scale = 0, login_delay_scale = 0 }
+
+local function median(t) table.sort(t); return t[(#t + 1) // 2] end
+local function p95(t) table.sort(t); return t[math.max(1, math.ceil(#t * 0.95))] end
+local function normalize(s)
+  local lines = {}
+  for line in (s .. "\n"):gmatch("([^\n]*)\n") do
+    line = line:gsub("%s+", " "):gsub("^ ", ""):gsub(" $", "")
+    if line ~= "" then lines[#lines + 1] = line end
+  end
+  return table.concat(lines, "\n")
+end
+local function distance(a, b)
+  local prev, cur = {}, {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    cur[0] = i
+    for j = 1, #b do
+      local cost = a:byte(i) == b:byte(j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev, cur = cur, prev
+  end
+  return prev[#b]
+end
+local function cer(read, truth)
+  local t = normalize(truth)
+  return distance(normalize(read), t) / #t
+end
+
+dev:paste(table.concat({
+  "root", "Password: ", "Last login: Thu Dec  3 09:14:27 2026 from 192.168.1.20",
+  "root@nanokvm-target:~# uname -a", "Linux nanokvm-target 6.1.0-18-amd64 #1 SMP Debian x86_64 GNU/Linux",
+  "root@nanokvm-target:~# ls /etc/systemd", "journald.conf logind.conf network system user",
+  "root@nanokvm-target:~# echo The quick brown fox jumps over 13 lazy dogs!" }, "\n"))
+kvm.sleep(1)
+local frame = dev:screenshot(out .. "/frame.jpg")
+local truth = dev:sim_state().console
+
+-- OCR: ours (warm) next to the tesseract CLI, alternately.
+frame:ocr()
+local ours, theirs, ourText, theirText = {}, {}, "", ""
+for _ = 1, runs do
+  local t0 = kvm.now()
+  ourText = frame:ocr().text
+  ours[#ours + 1] = kvm.now() - t0
+  t0 = kvm.now()
+  local p = io.popen("tesseract " .. out .. "/frame.jpg - 2>/dev/null")
+  theirText = p:read("a")
+  p:close()
+  theirs[#theirs + 1] = kvm.now() - t0
+end
+print(string.format("full-screen OCR 1280x720: kvmlua f:ocr() median %.0f ms, CER %.2f%%; tesseract frame.jpg - median %.0f ms, CER %.2f%%; time ratio %.2f",
+  median(ours) * 1000, cer(ourText, truth) * 100, median(theirs) * 1000, cer(theirText, truth) * 100, median(ours) / median(theirs)))
+
+-- wait_text latency: a line typed while waiting; from the moment the simulator shows it.
+local latencies = {}
+for i = 1, runs do
+  local word = "ready" .. string.char(96 + i) .. "x"
+  local shown
+  local typer = kvm.spawn(function()
+    kvm.sleep(0.3 + (i % 5) * 0.07)
+    dev:paste("echo " .. word .. "\n")
+    shown = kvm.now()
+  end)
+  dev:wait_text(word, { timeout = 15 })
+  local found = kvm.now()
+  typer:wait()
+  latencies[#latencies + 1] = found - shown
+end
+print(string.format("wait_text latency (paste returned -> match): median %.0f ms, p95 %.0f ms, %d runs",
+  median(latencies) * 1000, p95(latencies) * 1000, #latencies))
+
+-- Needle search: a 300x80 area; the same frame (within the margin) and a frame where the
+-- needle is absent (the whole screen is searched after the margin).
+local f = dev:screenshot()
+local needle = kvm.needle.save(f, out .. "/bench", { areas = { { xpos = 0, ypos = 16, width = 300, height = 80 } } })
+local margin, whole = {}, {}
+for _ = 1, runs do
+  local t0 = kvm.now()
+  assert(f:match(needle), "needle matches its own frame")
+  margin[#margin + 1] = kvm.now() - t0
+end
+local other = kvm.sim { width = 1280, height = 720, time_scale = 0, login_delay_scale = 0 }
+local g = other:screenshot()  -- the banner only: the needle's lines are not there
+other:close()
+for _ = 1, runs do
+  local t0 = kvm.now()
+  g:match(needle)
+  whole[#whole + 1] = kvm.now() - t0
+end
+print(string.format("needle search 1280x720 (300x80 area): within the margin median %.1f ms; not found, whole screen median %.1f ms",
+  median(margin) * 1000, median(whole) * 1000))
+dev:close()
