@@ -47,7 +47,7 @@ let package = Package(
         .target(
             name: "NanoKVMSimulator",
             dependencies: [
-                "NanoKVM", "COpenSSL", "CTurboJPEG",
+                "NanoKVM", "COpenSSL", "CTurboJPEG", "CZlib",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -31,7 +31,15 @@ enum ConnectBindings {
                 Device connected to it. `opts`: `generation` ("current" default, or "legacy" for
                 2.0.x firmware), `width`, `height`, `fps`, `time_scale` (1 = real button and
                 paste timing, 0 = none), `login_delay_scale`, `host_layout` (the simulated host's
-                keyboard layout: "us" default, "uk", "de", "fr"). `dev:close()` stops it.
+                keyboard layout: "us" default, "uk", "de", "fr"), `scene` (what the simulated host
+                is: "console" default, the minimal echo console; "machine"/"post" the machine that
+                boots from power-on: POST with its DEL/F12 window, firmware setup, boot menu, GRUB,
+                the installer from an image mounted as CD-ROM, the Linux console login; or start
+                at "bios", "bootmenu", "grub", "installer", "login"; `--sim` uses "machine"; its
+                timings are the real ones times `time_scale`, at least 5 %), `power` (the host
+                is on at start, default true), `clock` (fixes the machine's clock, Unix seconds),
+                `target_hostname` ("kvmtarget"), `target_user` ("root"), `target_password`
+                ("root": the machine's console account). `dev:close()` stops it.
                 """,
                 body: { call in try simulate(call) }),
             LuaFunctionSpec(
@@ -244,6 +252,27 @@ enum ConnectBindings {
                 configuration.hostLayout = layout
             }
             if let authentication = try options.boolean("authentication") { configuration.authenticationDisabled = !authentication }
+            if let name = try options.string("scene") {
+                guard let scene = SimulatorScene(rawValue: name) else {
+                    let names = SimulatorScene.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
+                    throw call.argumentError(1, "field 'scene' must be one of \(names)")
+                }
+                configuration.scene = scene
+            }
+            if let power = try options.boolean("power") { configuration.hostPoweredOn = power }
+            if let clock = try options.number("clock") {
+                guard clock.isFinite, clock >= 0 else { throw call.argumentError(1, "field 'clock' must be Unix seconds >= 0") }
+                configuration.fixClock(unixSeconds: clock)
+            }
+            if let hostname = try options.string("target_hostname") {
+                guard !hostname.isEmpty else { throw call.argumentError(1, "field 'target_hostname' must not be empty") }
+                configuration.targetHostname = hostname
+            }
+            if let user = try options.string("target_user") {
+                guard !user.isEmpty else { throw call.argumentError(1, "field 'target_user' must not be empty") }
+                configuration.targetUser = user
+            }
+            if let password = try options.string("target_password") { configuration.targetPassword = password }
             if let password = try options.string("password") { configuration.password = password }
             if options.has("users") {
                 call.stack.rawField(options.index, "users")
