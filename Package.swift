@@ -61,6 +61,8 @@ let package = Package(
         // Typing over the WebSocket next to the device's paste endpoint, with timing errors (release build).
         // Macro playback timing: a 1,000-step macro against the simulator's receive timestamps.
         .executableTarget(name: "MacroBenchmark", dependencies: ["NanoKVM", "NanoKVMSimulator"], path: "Benchmarks/MacroBenchmark"),
+        // Capture CPU per simulator scene at 1280x720, 30 fps (release build; see the file's header).
+        .executableTarget(name: "CaptureBenchmark", dependencies: ["NanoKVM", "NanoKVMSimulator"], path: "Benchmarks/CaptureBenchmark"),
         .executableTarget(name: "TypingBenchmark", dependencies: ["NanoKVM", "NanoKVMSimulator"], path: "Benchmarks/TypingBenchmark"),
 
         // Swift <-> Lua values, functions, userdata, errors and the coroutine scheduler.

@@ -197,6 +197,9 @@ public final class NanoKVMSimulator: Sendable {
     /// Powers the simulated host on or off directly (no button press).
     public func setHostPower(_ on: Bool) { device.host.setPower(on) }
 
+    /// Hands the host one 8-byte keyboard report as if the WebSocket had written it (benchmarks).
+    public func injectKeyboardReport(_ bytes: [UInt8]) { device.host.receive(.keyboard, bytes, source: .webSocket) }
+
     /// Changes the host's keyboard layout.
     public func setHostLayout(_ layout: KeyboardLayout) { device.host.setLayout(layout) }
 
