@@ -50,7 +50,7 @@ let package = Package(
         .target(
             name: "NanoKVMSimulator",
             dependencies: [
-                "NanoKVM", "COpenSSL", "CTurboJPEG", "CXKBCommon",
+                "NanoKVM", "COpenSSL", "CTurboJPEG", "CZlib", "CXKBCommon",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -64,6 +64,8 @@ let package = Package(
         // Typing over the WebSocket next to the device's paste endpoint, with timing errors (release build).
         // Macro playback timing: a 1,000-step macro against the simulator's receive timestamps.
         .executableTarget(name: "MacroBenchmark", dependencies: ["NanoKVM", "NanoKVMSimulator"], path: "Benchmarks/MacroBenchmark"),
+        // Capture CPU per simulator scene at 1280x720, 30 fps (release build; see the file's header).
+        .executableTarget(name: "CaptureBenchmark", dependencies: ["NanoKVM", "NanoKVMSimulator"], path: "Benchmarks/CaptureBenchmark"),
         .executableTarget(name: "TypingBenchmark", dependencies: ["NanoKVM", "NanoKVMSimulator"], path: "Benchmarks/TypingBenchmark"),
         // XKB layouts: table build time per layout, typing ch(fr) next to us at delay 0.
         .executableTarget(name: "LayoutBenchmark", dependencies: ["NanoKVM", "NanoKVMSimulator"], path: "Benchmarks/LayoutBenchmark"),

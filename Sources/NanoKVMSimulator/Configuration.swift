@@ -1,6 +1,7 @@
 // What a simulated NanoKVM looks like: which firmware generation it imitates, its account,
 // its screen, and the knobs tests use to make it fast (delay scales, short heartbeat).
 
+import Foundation
 import NanoKVM
 
 /// The firmware generations the simulator imitates (protocol §1).
@@ -88,6 +89,18 @@ public struct SimulatorConfiguration: Sendable {
     public var hardware: String
     /// Log each request to standard error (the CLI's `--verbose`).
     public var logRequests: Bool
+    /// What the simulated host is: `console` (the default) is the minimal echo console;
+    /// every other scene is the machine that boots (POST, setup, boot menu, GRUB, installer,
+    /// Linux console), starting at that screen when powered on at start. Its timings are the
+    /// real ones multiplied by `timeScale` (at least 5 % of them).
+    public var scene: SimulatorScene
+    /// A fixed wall clock for the machine's setup clock and `date` (deterministic frames in
+    /// tests); nil = the real time.
+    public var clock: Date?
+    /// The machine's Linux console: host name, the account that can log in, its password.
+    public var targetHostname: String
+    public var targetUser: String
+    public var targetPassword: String
 
     public init(
         generation: SimulatorGeneration = .current,
@@ -111,7 +124,12 @@ public struct SimulatorConfiguration: Sendable {
         images: [String: Int] = SimulatorConfiguration.defaultImages,
         hostPoweredOn: Bool = true,
         hardware: String = "Alpha",
-        logRequests: Bool = false
+        logRequests: Bool = false,
+        scene: SimulatorScene = .console,
+        clock: Date? = nil,
+        targetHostname: String = "kvmtarget",
+        targetUser: String = "root",
+        targetPassword: String = "root"
     ) {
         self.generation = generation
         self.host = host
@@ -135,6 +153,11 @@ public struct SimulatorConfiguration: Sendable {
         self.hostPoweredOn = hostPoweredOn
         self.hardware = hardware
         self.logRequests = logRequests
+        self.scene = scene
+        self.clock = clock
+        self.targetHostname = targetHostname
+        self.targetUser = targetUser
+        self.targetPassword = targetPassword
     }
 
     /// A configuration for tests: no deliberate delays, inspection on.
@@ -148,6 +171,9 @@ public struct SimulatorConfiguration: Sendable {
         "/data/freedos/FD14-FullUSB.img": 524_288_000,
         "/data/memtest86.IMG": 1_048_576,
     ]
+
+    /// Fixes the machine's clock at `unixSeconds` (callers without Foundation's `Date`).
+    public mutating func fixClock(unixSeconds: Double) { clock = Date(timeIntervalSince1970: unixSeconds) }
 
     /// The application version in effect.
     public var effectiveApplicationVersion: String {

@@ -42,6 +42,12 @@ public struct SimulatorState: Sendable {
     public var failedLoginCount: Int
     /// The Origin header of the last accepted `/api/ws` upgrade (nil when none was sent).
     public var lastWebSocketOrigin: String?
+    /// `console` (the minimal console), `off`, or the machine's screen (see `SimulatorMachineState.scene`).
+    public var scene: String = "console"
+    /// The machine's state; nil for the minimal console.
+    public var machine: SimulatorMachineState?
+    /// What the screen shows, line by line with pixel boxes.
+    public var screen = SimulatorScreenText(columns: 0, rows: 0, cellWidth: 0, cellHeight: 0, font: "", lines: [])
 
     /// The JSON of `GET /__sim/state` (reports are listed by `GET /__sim/reports`).
     public var json: JSONValue {
@@ -78,6 +84,7 @@ public struct SimulatorState: Sendable {
             ("webSocketConnections", .integer(Int64(webSocketConnections))), ("jiggler", .bool(jigglerEnabled)),
             ("loginCount", .integer(Int64(loginCount))), ("failedLoginCount", .integer(Int64(failedLoginCount))),
             ("lastWebSocketOrigin", lastWebSocketOrigin.map { .string($0) } ?? .null),
+            ("scene", .string(scene)), ("machine", machine.map(\.json) ?? .null), ("screen", screen.json),
         ]
         return .object(members)
     }
@@ -160,6 +167,11 @@ public final class NanoKVMSimulator: Sendable {
 
     /// The visible console text of the simulated host.
     public var consoleText: String { device.host.consoleText }
+    /// The visible text of the screen line by line, each line with its pixel box (the ground
+    /// truth for OCR): the machine's current screen, or the minimal console.
+    public func screenText() -> SimulatorScreenText { device.host.screenText }
+    /// The machine's scene, selection, boot order, cursor and buttons (nil for `scene: .console`).
+    public func machineState() -> SimulatorMachineState? { device.host.machineState }
     /// Everything typed since power-on.
     public var transcript: String { device.host.transcript }
     /// Every HID report received, oldest first.
@@ -187,6 +199,9 @@ public final class NanoKVMSimulator: Sendable {
     /// Powers the simulated host on or off directly (no button press).
     public func setHostPower(_ on: Bool) { device.host.setPower(on) }
 
+    /// Hands the host one 8-byte keyboard report as if the WebSocket had written it (benchmarks).
+    public func injectKeyboardReport(_ bytes: [UInt8]) { device.host.receive(.keyboard, bytes, source: .webSocket) }
+
     /// Changes the host's keyboard layout.
     public func setHostLayout(_ layout: KeyboardLayout) { device.host.setLayout(layout) }
 
@@ -212,6 +227,9 @@ extension Device {
         let settings = capture.settings.withLock { $0 }
         let input = host.input
         let reportCount = host.state.withLock { $0.reports.count }
+        let machine = host.machineState
+        let screen = host.screenText
+        let scene = machine?.scene ?? (host.poweredOn ? "console" : "off")
         return state.withLock { s in
             SimulatorState(
                 generation: configuration.generation, applicationVersion: configuration.effectiveApplicationVersion,
@@ -223,7 +241,8 @@ extension Device {
                 frameDetect: settings.frameDetect, fps: settings.fps, quality: settings.quality, resolution: settings.resolution,
                 webSocketConnections: events.connectionCount, mjpegViewers: capture.viewerCount,
                 mjpegFramesDelivered: capture.framesDelivered.withLock { $0 }, jigglerEnabled: s.jigglerEnabled,
-                loginCount: s.loginCount, failedLoginCount: s.failedLoginCount, lastWebSocketOrigin: s.lastWebSocketOrigin)
+                loginCount: s.loginCount, failedLoginCount: s.failedLoginCount, lastWebSocketOrigin: s.lastWebSocketOrigin,
+                scene: scene, machine: machine, screen: screen)
         }
     }
 
@@ -239,5 +258,40 @@ extension Device {
         default:
             state.withLock { $0.faults.append(fault) }
         }
+    }
+}
+
+extension SimulatorMachineState {
+    var json: JSONValue {
+        let cursorJSON: JSONValue = cursor.map {
+            ["row": .integer(Int64($0.row)), "column": .integer(Int64($0.column)), "visible": .bool($0.visible)]
+        } ?? .null
+        return [
+            "scene": .string(scene), "selection": selection.map { .string($0) } ?? .null, "tab": tab.map { .string($0) } ?? .null,
+            "bootOrder": .array(bootOrder.map { .string($0) }), "pendingBootOrder": .array(pendingBootOrder.map { .string($0) }),
+            "cursor": cursorJSON, "pointerShown": .bool(pointerShown), "setupWindowOpen": .bool(setupWindowOpen),
+            "loggedIn": .bool(loggedIn),
+            "buttons": .array(buttons.map { b in
+                [
+                    "label": .string(b.label), "x": .integer(Int64(b.x)), "y": .integer(Int64(b.y)), "w": .integer(Int64(b.width)),
+                    "h": .integer(Int64(b.height)), "selected": .bool(b.selected),
+                ]
+            }),
+        ]
+    }
+}
+
+extension SimulatorScreenText {
+    var json: JSONValue {
+        [
+            "columns": .integer(Int64(columns)), "rows": .integer(Int64(rows)), "cellWidth": .integer(Int64(cellWidth)),
+            "cellHeight": .integer(Int64(cellHeight)), "font": .string(font),
+            "lines": .array(lines.map { line in
+                [
+                    "row": .integer(Int64(line.row)), "text": .string(line.text), "x": .integer(Int64(line.x)),
+                    "y": .integer(Int64(line.y)), "w": .integer(Int64(line.width)), "h": .integer(Int64(line.height)),
+                ]
+            }),
+        ]
     }
 }

@@ -246,9 +246,12 @@ final class Interpreter {
         stack.rawField(-1, options.simulator != nil ? "sim" : "connect")
         kvm_lua_remove(L, -2)
         if let generation = options.simulator {
-            lua_createtable(L, 0, 1)
+            lua_createtable(L, 0, 2)
             stack.push(string: generation)
             stack.setRawField(-2, "generation")
+            // Users of --sim see the machine that boots; kvm.sim() alone keeps the minimal console.
+            stack.push(string: "machine")
+            stack.setRawField(-2, "scene")
         } else {
             stack.push(string: options.device ?? "")
             lua_createtable(L, 0, 1)

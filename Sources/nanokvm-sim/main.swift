@@ -20,7 +20,24 @@ let usage = """
       --heartbeat S         WebSocket read deadline in seconds (default 90; 0 = none)
       --inspection          enable GET /__sim/state and POST /__sim/fault
       --no-auth             behave as with `authentication: disable`
-      --power-off           start with the simulated host powered off
+      --power-off           start with the simulated host powered off (--power off)
+      --power on|off        whether the simulated host is on at start (default on)
+      --scene S             what the host is (default machine):
+                              machine|post  the machine that boots: POST (DEL = setup, F12 = boot
+                                            menu), then the boot order: GRUB from the disk, the
+                                            installer from an image mounted as CD-ROM
+                              bios          firmware setup already entered
+                              bootmenu      the firmware's boot menu
+                              grub          GRUB's menu with its 5 s countdown
+                              installer     the installer's menu (as booted from the CD-ROM)
+                              login         the Linux console's login prompt
+                              console       the minimal echo console (no firmware, no boot)
+                            scene timings are the real ones times --time-scale (at least 5 %)
+      --clock TIME          fix the machine's clock (Unix seconds or YYYY-MM-DDTHH:MM:SSZ) for
+                            deterministic frames; default the real time
+      --target-hostname H   the machine's host name (default kvmtarget)
+      --target-user NAME    the account that can log in on its console (default root)
+      --target-password P   its password (default root)
       --verbose             log every request to standard error
       --obfuscate PASS      print PASS obfuscated like the web UI (URL-encoded) and exit
       --deobfuscate FIELD   print what the device decodes from a password field and exit
@@ -44,7 +61,7 @@ func fail(_ message: String) -> Never {
     exit(2)
 }
 
-var configuration = SimulatorConfiguration(port: 8080)
+var configuration = SimulatorConfiguration(port: 8080, scene: .machine)
 var arguments = Array(CommandLine.arguments.dropFirst())
 
 @MainActor func value(_ flag: String) -> String {
@@ -104,6 +121,32 @@ while !arguments.isEmpty {
     case "--inspection": configuration.inspection = true
     case "--no-auth": configuration.authenticationDisabled = true
     case "--power-off": configuration.hostPoweredOn = false
+    case "--power":
+        let text = value(flag)
+        guard text == "on" || text == "off" else { fail("--power: expected on or off, got \(text)") }
+        configuration.hostPoweredOn = text == "on"
+    case "--scene":
+        let text = value(flag)
+        guard let scene = SimulatorScene(rawValue: text) else {
+            fail("--scene: expected one of \(SimulatorScene.allCases.map(\.rawValue).joined(separator: ", ")), got \(text)")
+        }
+        configuration.scene = scene
+    case "--clock":
+        let text = value(flag)
+        if let seconds = Double(text), seconds.isFinite, seconds >= 0 {
+            configuration.clock = Date(timeIntervalSince1970: seconds)
+        } else if let date = ISO8601DateFormatter().date(from: text) {
+            configuration.clock = date
+        } else {
+            fail("--clock: expected Unix seconds or YYYY-MM-DDTHH:MM:SSZ, got \(text)")
+        }
+    case "--target-hostname":
+        configuration.targetHostname = value(flag)
+        if configuration.targetHostname.isEmpty { fail("--target-hostname: empty name") }
+    case "--target-user":
+        configuration.targetUser = value(flag)
+        if configuration.targetUser.isEmpty { fail("--target-user: empty name") }
+    case "--target-password": configuration.targetPassword = value(flag)
     case "--verbose": configuration.logRequests = true
     case "--obfuscate":
         print(NanoKVMSimulator.obfuscate(value(flag)))

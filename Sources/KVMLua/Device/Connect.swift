@@ -30,7 +30,8 @@ enum ConnectBindings {
                 "kvm.sim", signature: "kvm.sim([opts])", returns: "Device",
                 options: [
                     "generation", "width", "height", "fps", "time_scale", "login_delay_scale", "host_layout",
-                    "inspection", "authentication", "password", "users",
+                    "inspection", "authentication", "password", "users", "scene", "power", "clock",
+                    "target_hostname", "target_user", "target_password",
                 ],
                 """
                 Starts the built-in simulated NanoKVM on 127.0.0.1 in this process and returns a
@@ -40,8 +41,16 @@ enum ConnectBindings {
                 keyboard layout, any `kvm.layouts()` name: "us" default, "ch(fr)", "gb" …; it
                 also becomes `dev.layout`), `password` (of `admin`), `users` (more accounts:
                 `{ {name=, password=, role="user"|"admin"} }`), `authentication` (false: the
-                device asks for no login), `inspection` (the test-only `/__sim/` endpoints).
-                `dev:close()` stops it.
+                device asks for no login), `inspection` (the test-only `/__sim/` endpoints),
+                `scene` (what the simulated host is: "console" default, the minimal echo console;
+                "machine"/"post" the machine that boots from power-on: POST with its DEL/F12
+                window, firmware setup, boot menu, GRUB, the installer from an image mounted as
+                CD-ROM, the Linux console login; or start at "bios", "bootmenu", "grub",
+                "installer", "login"; `--sim` uses "machine"; its timings are the real ones times
+                `time_scale`, at least 5 %), `power` (the host is on at start, default true),
+                `clock` (fixes the machine's clock, Unix seconds), `target_hostname`
+                ("kvmtarget"), `target_user` ("root"), `target_password` ("root": the machine's
+                console account). `dev:close()` stops it.
                 """,
                 body: { call in try simulate(call) }),
             LuaFunctionSpec(
@@ -268,6 +277,27 @@ enum ConnectBindings {
                 deviceLayout = layout
             }
             if let authentication = try options.boolean("authentication") { configuration.authenticationDisabled = !authentication }
+            if let name = try options.string("scene") {
+                guard let scene = SimulatorScene(rawValue: name) else {
+                    let names = SimulatorScene.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
+                    throw call.argumentError(1, "field 'scene' must be one of \(names)")
+                }
+                configuration.scene = scene
+            }
+            if let power = try options.boolean("power") { configuration.hostPoweredOn = power }
+            if let clock = try options.number("clock") {
+                guard clock.isFinite, clock >= 0 else { throw call.argumentError(1, "field 'clock' must be Unix seconds >= 0") }
+                configuration.fixClock(unixSeconds: clock)
+            }
+            if let hostname = try options.string("target_hostname") {
+                guard !hostname.isEmpty else { throw call.argumentError(1, "field 'target_hostname' must not be empty") }
+                configuration.targetHostname = hostname
+            }
+            if let user = try options.string("target_user") {
+                guard !user.isEmpty else { throw call.argumentError(1, "field 'target_user' must not be empty") }
+                configuration.targetUser = user
+            }
+            if let password = try options.string("target_password") { configuration.targetPassword = password }
             if let password = try options.string("password") { configuration.password = password }
             if options.has("users") {
                 call.stack.rawField(options.index, "users")

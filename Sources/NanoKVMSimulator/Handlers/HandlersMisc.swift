@@ -55,6 +55,7 @@ extension Device {
         // The UDC is unbound and rebound: the host re-enumerates every KVM USB function.
         await deviceDelay(milliseconds: 200)
         host.usbReenumerated()
+        presentMediaToHost()
         return ok()
     }
 

@@ -127,6 +127,7 @@ extension Device {
             if !s.diskDevice { s.mountedFile = "" }
             return s.diskDevice
         }
+        presentMediaToHost()
         return ok(["on": .bool(on)])
     }
 

@@ -1,5 +1,7 @@
 // Test-only endpoints (404 unless `inspection` is on) and the mouse jiggler.
-//   GET  /__sim/state             the SimulatorState JSON
+//   GET  /__sim/state             the SimulatorState JSON (with `scene`, `machine`, `screen`)
+//   GET  /__sim/screen            the scene, the machine's state and the visible text line by
+//                                 line with each line's pixel box (the OCR ground truth)
 //   GET  /__sim/reports[?since=N] the HID report log from index N
 //   POST /__sim/fault             {"fault":"http500"|"malformedJSON"|"delay"|"dropConnection"|
 //                                  "dropWebSockets"|"dropWebSocketsAfter"|"truncateMJPEG"|"expireTokens",
@@ -16,6 +18,12 @@ extension Device {
         switch (request.method, request.path) {
         case ("GET", "/__sim/state"):
             return Self.json(.ok, snapshot().json)
+        case ("GET", "/__sim/screen"):
+            let machine = host.machineState
+            return Self.json(.ok, [
+                "scene": .string(machine?.scene ?? (host.poweredOn ? "console" : "off")),
+                "machine": machine.map(\.json) ?? .null, "screen": host.screenText.json,
+            ])
         case ("GET", "/__sim/reports"):
             let since = request.queryItems.first { $0.0 == "since" }.flatMap { Int($0.1) } ?? 0
             let reports = host.reports
@@ -111,5 +119,13 @@ extension Device {
 
     func stopJiggler() {
         jigglerTasks.withLock { $0.removeValue(forKey: ObjectIdentifier(self)) }?.cancel()
+    }
+}
+
+extension Device {
+    /// Tells the machine which image the USB gadget presents now (its boot devices follow).
+    func presentMediaToHost() {
+        let (file, cdrom) = state.withLock { ($0.mountedFile, $0.cdromFlag == 1) }
+        host.setMedia(file.isEmpty ? nil : file, cdrom: cdrom)
     }
 }

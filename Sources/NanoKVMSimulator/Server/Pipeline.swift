@@ -100,7 +100,10 @@ final class Device: Sendable {
         self.state = Mutex(DeviceState(configuration: configuration))
         let host = VirtualHost(
             width: configuration.width, height: configuration.height, layout: configuration.hostLayout,
-            poweredOn: configuration.hostPoweredOn)
+            poweredOn: configuration.hostPoweredOn, scene: configuration.scene, timeScale: configuration.timeScale,
+            identity: Machine.Identity(
+                hostname: configuration.targetHostname, user: configuration.targetUser, password: configuration.targetPassword,
+                clock: configuration.clock))
         self.host = host
         let events = EventHub()
         self.events = events

@@ -207,14 +207,28 @@ final class CaptureLoop: Sendable {
         for c in continuations { c.finish() }
     }
 
+    /// The machine's renderer: keeps the last frame and redraws only the cells that changed.
+    private let textRenderer = Mutex(TextScreenRenderer())
+
+    private enum Picture {
+        case console(TextConsole, pointer: (Int, Int))
+        case machine(TextScreen)
+    }
+
     /// Encodes (or reuses) the JPEG of the current screen; nil while the host shows no signal.
+    /// The JPEG is encoded only when the screen's version changed (or the output settings).
     func currentFrame() -> (CapturedFrame, UInt64)? {
-        let snapshot = host.state.withLock { s -> (TextConsole, (Int, Int), Int, Int, UInt64)? in
+        let cachedVersion = cache.withLock { $0.frame == nil ? nil : Optional($0.version) }
+        let snapshot = host.state.withLock { s -> (Picture?, Int, Int, UInt64)? in
+            VirtualHost.syncMachine(&s)
             guard s.poweredOn else { return nil }
-            return (s.console, s.input.pointer, s.width, s.height, s.screenVersion)
+            // Copy the screen only when it will be drawn.
+            if cachedVersion == s.screenVersion { return (nil, s.width, s.height, s.screenVersion) }
+            if let machine = s.machine { return (.machine(machine.screen), s.width, s.height, s.screenVersion) }
+            return (.console(s.console, pointer: s.input.pointer), s.width, s.height, s.screenVersion)
         }
         let current = settings.withLock { $0 }
-        guard let (console, pointer, width, height, version) = snapshot, current.hdmiEnabled else { return nil }
+        guard let (picture, width, height, version) = snapshot, current.hdmiEnabled else { return nil }
         let output = Self.outputSize(resolution: current.resolution, width: width, height: height)
         if let cached = cache.withLock({ c -> (CapturedFrame, UInt64)? in
             guard let frame = c.frame, c.version == version, c.size == output, c.quality == current.quality else { return nil }
@@ -222,11 +236,27 @@ final class CaptureLoop: Sendable {
         }) {
             return cached
         }
-        var pixels = ScreenRenderer.render(console: console, pointer: pointer, width: width, height: height)
-        pixels = ScreenRenderer.scale(pixels, width: width, height: height, toWidth: output.0, toHeight: output.1)
-        guard let jpeg = JPEGEncoder.encode(rgb: pixels, width: output.0, height: output.1, quality: current.quality) else {
-            return nil
+        let jpeg: [UInt8]?
+        switch picture {
+        case let .machine(screen):
+            jpeg = textRenderer.withLock { renderer -> [UInt8]? in
+                renderer.render(screen, width: width, height: height)
+                if output.0 == width && output.1 == height {
+                    return JPEGEncoder.encode(rgb: renderer.pixels, width: width, height: height, quality: current.quality)
+                }
+                let scaled = ScreenRenderer.scale(renderer.pixels, width: width, height: height, toWidth: output.0, toHeight: output.1)
+                return JPEGEncoder.encode(rgb: scaled, width: output.0, height: output.1, quality: current.quality)
+            }
+        case let .console(console, pointer):
+            var pixels = ScreenRenderer.render(console: console, pointer: pointer, width: width, height: height)
+            pixels = ScreenRenderer.scale(pixels, width: width, height: height, toWidth: output.0, toHeight: output.1)
+            jpeg = JPEGEncoder.encode(rgb: pixels, width: output.0, height: output.1, quality: current.quality)
+        case nil:
+            // The version matched the cache but the output settings did not: draw afresh.
+            cache.withLock { $0.frame = nil }
+            return currentFrame()
         }
+        guard let jpeg else { return nil }
         return cache.withLock { c in
             c.sequence += 1
             let frame = CapturedFrame(jpeg: jpeg, width: output.0, height: output.1, sequence: c.sequence)

@@ -152,6 +152,10 @@ final class VirtualHost: Sendable {
         /// When the HDD LED goes dark again (disk activity after boot).
         var diskBusyUntil: ContinuousClock.Instant?
         var lastHIDInput: ContinuousClock.Instant
+        /// The machine that boots (every scene but `console`); nil = the minimal console.
+        var machine: Machine?
+        /// The machine's screen version last mirrored into `screenVersion`.
+        var machineVersion: UInt64 = 0
     }
 
     let state: Mutex<State>
@@ -161,14 +165,44 @@ final class VirtualHost: Sendable {
     let ledObservers = Mutex<[@Sendable (SimulatorInputState) -> Void]>([])
     static let maxLoggedReports = 200_000
 
-    init(width: Int, height: Int, layout: KeyboardLayout, poweredOn: Bool) {
+    init(
+        width: Int, height: Int, layout: KeyboardLayout, poweredOn: Bool, scene: SimulatorScene = .console,
+        timeScale: Double = 1, identity: Machine.Identity? = nil
+    ) {
         var console = TextConsole(columns: width / BitmapFont.width, rows: height / BitmapFont.height)
-        console.reset(showBanner: poweredOn)
+        console.reset(showBanner: poweredOn && scene == .console)
         var input = SimulatorInputState()
         input.pointer = (width / 2, height / 2)
+        var machine: Machine?
+        if scene != .console {
+            machine = Machine(
+                width: width, height: height, timeScale: timeScale,
+                identity: identity ?? Machine.Identity(hostname: "kvmtarget", user: "root", password: "root", clock: nil),
+                start: scene, poweredOn: poweredOn, now: .now)
+        }
         state = Mutex(State(
             poweredOn: poweredOn, input: input, console: console, width: width, height: height, layout: layout,
-            keyboard: HostKeyboard(layout: layout), lastHIDInput: .now))
+            keyboard: HostKeyboard(layout: layout), lastHIDInput: .now, machine: machine))
+    }
+
+    /// Runs the machine's timed transitions up to now and mirrors what it did: a `poweroff`
+    /// turns the host off, a changed screen bumps `screenVersion`.
+    static func syncMachine(_ s: inout State, now: ContinuousClock.Instant = .now) {
+        guard var machine = s.machine else { return }
+        if s.poweredOn { machine.advance(now: now) }
+        if machine.wantsPowerOff {
+            machine.wantsPowerOff = false
+            machine.powerOff(now: now)
+            s.poweredOn = false
+            s.diskBusyUntil = nil
+            s.input.pressedKeys = []
+            s.input.modifiers = 0
+        }
+        if machine.version != s.machineVersion {
+            s.machineVersion = machine.version
+            s.screenVersion &+= 1
+        }
+        s.machine = machine
     }
 
     static func monotonicNow() -> UInt64 {
@@ -190,6 +224,8 @@ final class VirtualHost: Sendable {
             s.input.buttons = 0
             s.diskBusyUntil = on ? .now + diskActivity : nil
             s.screenVersion &+= 1
+            if on { s.machine?.powerOn(now: .now) } else { s.machine?.powerOff(now: .now) }
+            Self.syncMachine(&s)
         }
     }
 
@@ -197,10 +233,20 @@ final class VirtualHost: Sendable {
     func reboot(diskActivity: Duration = .seconds(3)) {
         state.withLock { s in
             guard s.poweredOn else { return }
-            s.console.reset(showBanner: true)
+            s.console.reset(showBanner: s.machine == nil)
             s.keyboard.reset()
             s.diskBusyUntil = .now + diskActivity
             s.screenVersion &+= 1
+            s.machine?.powerOn(now: .now)
+            Self.syncMachine(&s)
+        }
+    }
+
+    /// The image the device presents to the host changed (nil = none; `cdrom` = as a CD-ROM).
+    func setMedia(_ file: String?, cdrom: Bool) {
+        state.withLock { s in
+            s.machine?.setMedia(file.map { _ in cdrom ? "NanoKVM Virtual CD-ROM" : "NanoKVM Virtual Disk" }, now: .now)
+            Self.syncMachine(&s)
         }
     }
 
@@ -248,7 +294,7 @@ final class VirtualHost: Sendable {
                 s.input.pointer = (
                     min(max(s.input.pointer.x + dx, 0), s.width - 1), min(max(s.input.pointer.y + dy, 0), s.height - 1)
                 )
-                s.screenVersion &+= 1
+                moveMachinePointer(&s)
             case .absoluteMouse:
                 guard bytes.count == 6 else { return }
                 s.input.buttons = bytes[0] & 0x1F
@@ -260,13 +306,24 @@ final class VirtualHost: Sendable {
                 s.input.pointer = (
                     min(x, 32767) * (s.width - 1) / 32767, min(y, 32767) * (s.height - 1) / 32767
                 )
-                s.screenVersion &+= 1
+                moveMachinePointer(&s)
             }
         }
         if let ledChange {
             observers = ledObservers.withLock { $0 }
             for observer in observers { observer(ledChange) }
         }
+    }
+
+    /// The minimal console redraws on every pointer move; the machine only where a screen has
+    /// a mouse (its version tells).
+    private func moveMachinePointer(_ s: inout State) {
+        guard s.machine != nil else {
+            s.screenVersion &+= 1
+            return
+        }
+        s.machine?.mouse(position: s.input.pointer, buttons: s.input.buttons, now: .now)
+        Self.syncMachine(&s)
     }
 
     private func applyKeyboard(_ bytes: [UInt8], to s: inout State) {
@@ -276,29 +333,38 @@ final class VirtualHost: Sendable {
         let typed = s.keyboard.apply(modifiers: modifiers, keys: Array(keys), capsLock: s.input.capsLock)
         s.input.modifiers = modifiers
         s.input.pressedKeys = Array(keys)
+        let control = modifiers & KeyModifier.anyControl != 0 && modifiers & KeyModifier.anyAlt == 0
         for usage in newlyPressed {
+            // The characters the host's OS makes of this key: "" for keys that type nothing.
+            var text = ""
             switch usage {
-            case 0x28, 0x58: s.console.put("\n")
-            case 0x2A: s.console.put("\u{8}")
-            case 0x2B: s.console.put("\t")
+            case 0x28, 0x58: text = "\n"
+            case 0x2A: text = "\u{8}"
+            case 0x2B: text = "\t"
             case 0x39: s.input.capsLock.toggle()
             case 0x53: s.input.numLock.toggle()
             case 0x47: s.input.scrollLock.toggle()
             case 0x59...0x62 where s.input.numLock && modifiers & (KeyModifier.anyControl | KeyModifier.anyAlt) == 0:
-                s.console.put(Character(String(usage == 0x62 ? 0 : Int(usage) - 0x58)))
+                text = String(usage == 0x62 ? 0 : Int(usage) - 0x58)
             default:
-                if modifiers & KeyModifier.anyControl != 0, modifiers & KeyModifier.anyAlt == 0, usage == 0x0F {
-                    // Ctrl+L clears the console like a shell does.
-                    s.console.lines = Array(repeating: [], count: s.console.rows)
-                    s.console.cursorRow = 0
-                    s.console.cursorColumn = 0
-                } else {
+                if !(control && usage == 0x0F && s.machine == nil) {
                     // Through the host's keyboard driver, composing dead keys as its OS does.
-                    for character in typed[usage] ?? "" { s.console.put(character) }
+                    text = typed[usage] ?? ""
                 }
             }
+            if s.machine != nil {
+                // The machine's scenes take key events (usage + modifiers) and these characters.
+                s.machine?.key(usage, modifiers: modifiers, text: text, now: .now)
+            } else if control && usage == 0x0F {
+                // Ctrl+L clears the console like a shell does.
+                s.console.lines = Array(repeating: [], count: s.console.rows)
+                s.console.cursorRow = 0
+                s.console.cursorColumn = 0
+            } else {
+                for character in text { s.console.put(character) }
+            }
         }
-        s.screenVersion &+= 1
+        if s.machine != nil { Self.syncMachine(&s) } else { s.screenVersion &+= 1 }
     }
 
     // MARK: Inspection
@@ -314,6 +380,48 @@ final class VirtualHost: Sendable {
         state.withLock { s in
             s.layout = layout
             s.keyboard = HostKeyboard(layout: layout)
+        }
+    }
+}
+
+extension VirtualHost {
+    /// The machine's state (nil for the minimal console), after its timed transitions.
+    var machineState: SimulatorMachineState? {
+        state.withLock { s in
+            Self.syncMachine(&s)
+            return s.machine?.state(now: .now)
+        }
+    }
+
+    /// The scene name: `console` for the minimal console, else the machine's current screen.
+    var sceneName: String { machineState?.scene ?? (poweredOn ? "console" : "off") }
+
+    /// The visible text line by line with pixel boxes (nothing while the host is off).
+    var screenText: SimulatorScreenText {
+        state.withLock { s in
+            Self.syncMachine(&s)
+            if let machine = s.machine {
+                guard s.poweredOn else {
+                    return SimulatorScreenText(
+                        columns: 0, rows: 0, cellWidth: 0, cellHeight: 0, font: machine.screen.geometry.font.name, lines: [])
+                }
+                return machine.screen.text
+            }
+            var lines: [SimulatorTextLine] = []
+            if s.poweredOn {
+                for (row, line) in s.console.lines.enumerated() {
+                    let characters = Array(line)
+                    guard let first = characters.firstIndex(where: { $0 != " " }),
+                        let last = characters.lastIndex(where: { $0 != " " })
+                    else { continue }
+                    lines.append(SimulatorTextLine(
+                        row: row, text: String(characters[0...last]), x: first * BitmapFont.width, y: row * BitmapFont.height,
+                        width: (last - first + 1) * BitmapFont.width, height: BitmapFont.height))
+                }
+            }
+            return SimulatorScreenText(
+                columns: s.console.columns, rows: s.console.rows, cellWidth: BitmapFont.width, cellHeight: BitmapFont.height,
+                font: "builtin", lines: lines)
         }
     }
 }
