@@ -23,6 +23,9 @@ enum Manual {
         ("TERM", "dumb: no colour"),
         ("PATH", "where ffmpeg is found (recordings to .mp4); password_cmd runs with /bin/sh"),
         ("TMPDIR", "where recordings to .mp4 are written before ffmpeg transcodes them (default /tmp)"),
+        ("TESSDATA_PREFIX", "where dev:ocr and the text waits find Tesseract's language data (default Debian's /usr/share/tesseract-ocr/5/tessdata)"),
+        ("OMP_THREAD_LIMIT", "Tesseract's own threads; kvmlua sets 1 unless it is set (OCR runs on kvmlua's worker threads)"),
+        ("KVMLUA_NO_XKBCOMMON", "when set, kvmlua behaves as if libxkbcommon were not installed: only the built-in layouts us, uk, de, fr"),
     ]
 
     /// Files: path, what it holds.

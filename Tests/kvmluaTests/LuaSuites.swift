@@ -18,7 +18,7 @@ let luaTestFiles: [String] = {
     return names.filter { $0.hasSuffix("_test.lua") }.sorted()
 }()
 
-@Suite("Lua-level tests against the simulator", .tags(.kvmluaAddition), .timeLimit(.minutes(1)))
+@Suite("Lua-level tests against the simulator", .tags(.kvmluaAddition), .timeLimit(.minutes(3)))
 struct LuaSuites {
     @Test("the Lua test files exist")
     func filesExist() {

@@ -11,7 +11,9 @@ local function arg(v) if v == "nil" then return nil end return v end
 -- Calls that wait for the screen by design (there are no frames once a fuzzed call has
 -- switched the simulated host off): given a short time, a timeout is fine for them.
 local waits = { ["dev:screenshot"] = true, ["dev:wait_change"] = true, ["dev:wait_still"] = true,
-                ["dev:record"] = true, ["dev:move_px"] = true, ["dev:type"] = true, ["dev:power_on"] = true, ["dev:power_off"] = true }
+                ["dev:record"] = true, ["dev:move_px"] = true, ["dev:type"] = true, ["dev:power_on"] = true, ["dev:power_off"] = true,
+                ["dev:ocr"] = true, ["dev:wait_text"] = true, ["dev:find_text"] = true, ["dev:click_text"] = true,
+                ["dev:find"] = true, ["dev:wait_screen"] = true, ["dev:click_on"] = true }
 
 -- Ends a connection or changes how the rest runs: tested elsewhere.
 local skip = { ["dev:live"] = true, ["dev:close"] = true, ["dev:logout"] = true, ["kvm.sim"] = true, ["dev.system:reboot"] = true,
