@@ -416,3 +416,34 @@ final class DispatchSemaphoreLike: Sendable {
         }
     }
 }
+
+/// Device methods written in Lua (`dev:hold`, the text waits): the chunk is called with the
+/// Device methods table and adds its functions to it; each spec then documents the function of
+/// its name, so `help()` and the reference see them like the Swift ones.
+enum DeviceLuaMethods {
+    static func install(
+        _ chunk: String, chunkName: String, in runtime: LuaRuntime, documenting specs: [LuaFunctionSpec]
+    ) throws(LuaRuntimeError) {
+        let L = runtime.L
+        guard runtime.load(chunk, chunkName: "=" + chunkName) == LUA_OK else {
+            throw LuaRuntimeError("internal chunk \(chunkName) does not compile: \(runtime.string(at: -1) ?? "?")")
+        }
+        kvm_luaL_getmetatable(L, DeviceHandle.typeName)
+        LuaStack(L).rawField(-1, "__methods")
+        kvm_lua_remove(L, -2)
+        lua_pushvalue(L, -1)
+        let methods = LuaRef(popping: L)
+        guard kvm_lua_pcall(L, 1, 0, 0) == LUA_OK else {
+            let message = runtime.string(at: -1) ?? "?"
+            kvm_lua_pop(L, 1)
+            throw LuaRuntimeError("cannot install \(chunkName): \(message)")
+        }
+        methods.push(on: L)
+        for spec in specs {
+            LuaStack(L).rawField(-1, spec.shortName)
+            runtime.document(functionOnTop: spec)
+            kvm_lua_pop(L, 1)
+        }
+        kvm_lua_pop(L, 1)
+    }
+}

@@ -207,27 +207,13 @@ enum InputBindings {
         """#
 
     static func installLuaParts(in runtime: LuaRuntime) throws(LuaRuntimeError) {
-        let L = runtime.L
-        guard runtime.load(luaPrelude, chunkName: "=kvm.hold") == LUA_OK else {
-            throw LuaRuntimeError("internal chunk kvm.hold does not compile: \(runtime.string(at: -1) ?? "?")")
-        }
-        kvm_luaL_getmetatable(L, DeviceHandle.typeName)
-        LuaStack(L).rawField(-1, "__methods")
-        kvm_lua_remove(L, -2)
-        lua_pushvalue(L, -1)
-        let methods = LuaRef(popping: L)
-        guard kvm_lua_pcall(L, 1, 0, 0) == LUA_OK else {
-            let message = runtime.string(at: -1) ?? "?"
-            kvm_lua_pop(L, 1)
-            throw LuaRuntimeError("cannot install dev:hold: \(message)")
-        }
-        methods.push(on: L)
-        LuaStack(L).rawField(-1, "hold")
-        runtime.document(
-            functionOnTop: LuaFunctionSpec(
-                "dev:hold", signature: "dev:hold(spec, fn, ...)", returns: "results of fn",
-                "Holds the chord `spec` down while `fn(...)` runs and always releases it, also when `fn` raises an error or the task is cancelled.",
-                body: nil))
-        kvm_lua_pop(L, 2)
+        try DeviceLuaMethods.install(
+            luaPrelude, chunkName: "kvm.hold", in: runtime,
+            documenting: [
+                LuaFunctionSpec(
+                    "dev:hold", signature: "dev:hold(spec, fn, ...)", returns: "results of fn",
+                    "Holds the chord `spec` down while `fn(...)` runs and always releases it, also when `fn` raises an error or the task is cancelled.",
+                    body: nil)
+            ])
     }
 }

@@ -298,27 +298,6 @@ enum VisionBindings {
 
     /// Installs the Lua half on the device methods (after DeviceBindings.register).
     static func installLuaParts(in runtime: LuaRuntime) throws(LuaRuntimeError) {
-        let L = runtime.L
-        guard runtime.load(luaPrelude, chunkName: "=kvm.vision") == LUA_OK else {
-            throw LuaRuntimeError("internal chunk kvm.vision does not compile: \(runtime.string(at: -1) ?? "?")")
-        }
-        kvm_luaL_getmetatable(L, DeviceHandle.typeName)
-        LuaStack(L).rawField(-1, "__methods")
-        kvm_lua_remove(L, -2)
-        lua_pushvalue(L, -1)
-        let methods = LuaRef(popping: L)
-        guard kvm_lua_pcall(L, 1, 0, 0) == LUA_OK else {
-            let message = runtime.string(at: -1) ?? "?"
-            kvm_lua_pop(L, 1)
-            throw LuaRuntimeError("cannot install the text waits: \(message)")
-        }
-        methods.push(on: L)
-        for spec in luaSpecs {
-            let name = String(spec.name.dropFirst(4))
-            LuaStack(L).rawField(-1, name)
-            runtime.document(functionOnTop: spec)
-            kvm_lua_pop(L, 1)
-        }
-        kvm_lua_pop(L, 1)
+        try DeviceLuaMethods.install(luaPrelude, chunkName: "kvm.vision", in: runtime, documenting: luaSpecs)
     }
 }
