@@ -75,7 +75,7 @@ let package = Package(
         // The `kvm` Lua module.
         .target(name: "KVMLua", dependencies: ["LuaBridge", "CLua", "NanoKVM", "NanoKVMSimulator"]),
         // The lua-compatible command line and REPL.
-        .executableTarget(name: "kvmlua", dependencies: ["KVMLua", "LuaBridge", "CLua", "CReadline"]),
+        .executableTarget(name: "kvmlua", dependencies: ["KVMLua", "LuaBridge", "NanoKVM", "CLua", "CReadline"]),
 
         .testTarget(name: "LuaBridgeTests", dependencies: ["LuaBridge", "CLua"]),
         .testTarget(name: "KVMLuaTests", dependencies: ["KVMLua", "LuaBridge"]),

@@ -9,7 +9,10 @@ enum BashCompletion {
     /// script below, or a fixed list of words (`"words"`, from `argumentWords`).
     static let argumentKinds: [String: String] = [
         "device": "profiles",
+        "group": "groups",
         "play": "macros",
+        "limit": "nothing",
+        "output-dir": "directories",
         "sim": "words",
     ]
 
@@ -55,6 +58,28 @@ enum BashCompletion {
               names=$("$program" --list-profiles 2>/dev/null) || return 0
               local IFS=$'\\n'
               COMPREPLY=($(compgen -W "$names" -- "$1"))
+            }
+
+            # Group names of the config file (--group).
+            _kvmlua_complete_groups() {
+              compopt +o default 2>/dev/null
+              local program=${COMP_WORDS[0]} names
+              [[ $program == */* ]] || program=$(type -P "$program" 2>/dev/null) || return 0
+              [[ -x $program ]] || return 0
+              names=$("$program" --list-groups 2>/dev/null) || return 0
+              local IFS=$'\\n'
+              COMPREPLY=($(compgen -W "$names" -- "$1"))
+            }
+
+            # A number (--limit): nothing to propose.
+            _kvmlua_complete_nothing() {
+              compopt +o default 2>/dev/null
+              COMPREPLY=()
+            }
+
+            _kvmlua_complete_directories() {
+              compopt -o filenames 2>/dev/null
+              COMPREPLY=($(compgen -d -- "$1"))
             }
 
             # Macros: .kvm-macro, PiKVM .json and DuckyScript .txt files, and directories.
@@ -110,6 +135,15 @@ enum BashCompletion {
     static func profileNames() -> (names: [String], error: String?) {
         do {
             return (try KVMConfig.loadProfiles().keys.sorted(), nil)
+        } catch {
+            return ([], "\(error)")
+        }
+    }
+
+    /// The group names of the config file, the same way.
+    static func groupNames() -> (names: [String], error: String?) {
+        do {
+            return (try KVMConfig.load().groups.keys.sorted(), nil)
         } catch {
             return ([], "\(error)")
         }

@@ -27,10 +27,23 @@ struct CommandLineOptions {
     // Long options.
     var help = false
     var showVersion = false
-    /// `--device TARGET`: connect and bind the global `dev`.
-    var device: String?
+    /// `--device TARGET`, in order: one connects and binds the global `dev`; several (or a
+    /// profile glob) make a fleet.
+    var devices: [String] = []
+    /// The one device when there is exactly one `--device`.
+    var device: String? { devices.count == 1 ? devices[0] : nil }
+    /// `--group NAME`: the members of a group of the config file (a fleet).
+    var groups: [String] = []
     /// `--sim[=generation]`: start the simulator and bind `dev`.
     var simulator: String?
+    /// `--sim N`: N simulated devices `sim-1` … `sim-N` (a fleet).
+    var simulatorCount: Int?
+    /// `--limit N`: fleet runs at once.
+    var limit: Int?
+    /// `--output-dir DIR`, `--junit FILE`, `--json FILE`: where a fleet's results go.
+    var outputDir: String?
+    var junit: String?
+    var json: String?
     var insecure = false
     var sandbox = false
     /// `--play FILE`: play a macro on the device and exit.
@@ -39,7 +52,7 @@ struct CommandLineOptions {
     var generate: Generated?
 
     enum Generated {
-        case manPage, bashCompletion, profileNames
+        case manPage, bashCompletion, profileNames, groupNames
     }
     /// `--layout NAME`: the keyboard layout `dev:type` uses when nothing else names one.
     var layout: String?
@@ -51,10 +64,15 @@ struct CommandLineOptions {
     /// The one definition --help, the man page (`--man`) and the bash completion are made from:
     /// adding an option is one line here (plus its case in `parseLong`).
     static let longOptions: [(name: String, argument: String?, help: String)] = [
-        ("device", "TARGET", "connect to a NanoKVM (URL, host or profile) as the global 'dev'"),
-        ("sim", nil, "start the built-in simulated NanoKVM as 'dev' (--sim=legacy: 2.0.x firmware)"),
+        ("device", "TARGET", "connect to a NanoKVM (URL, host or profile) as the global 'dev'; repeat it or give a profile glob ('lab-*') to run on each"),
+        ("group", "NAME", "run on every device of a group of the config file"),
+        ("sim", nil, "start the built-in simulated NanoKVM as 'dev' (--sim=legacy: 2.0.x firmware; --sim N: N devices)"),
         ("insecure", nil, "do not verify the device's TLS certificate"),
         ("play", "FILE", "play a macro (.kvm-macro, PiKVM .json, DuckyScript .txt) on 'dev' and exit"),
+        ("limit", "N", "with several devices: at most N runs at once (default 32)"),
+        ("output-dir", "DIR", "with several devices: write each device's output to DIR/NAME.log, print progress"),
+        ("junit", "FILE", "write the runs' results as JUnit XML (one testcase per device)"),
+        ("json", "FILE", "write the runs' results as JSON (one object per device)"),
         ("layout", "NAME", "keyboard layout dev:type uses when none is named (us, gb, ch(fr)...; kvm.layouts())"),
         ("sandbox", nil, "no os.execute, io.popen, C modules, or writes outside the working directory"),
         ("help", nil, "show this help and exit"),
@@ -67,6 +85,7 @@ struct CommandLineOptions {
         ("man", nil, "print the manual page (roff) and exit"),
         ("bash-completion", nil, "print the bash completion script and exit"),
         ("list-profiles", nil, "print the profile names of the config file, one a line, and exit"),
+        ("list-groups", nil, "print the group names of the config file, one a line, and exit"),
     ]
 
     /// lua.c's own options as its usage text lists them (flag, argument, help line); the parser
@@ -170,13 +189,32 @@ struct CommandLineOptions {
         switch option.name {
         case "help": help = true
         case "version": showVersion = true
-        case "device": device = value
+        case "device": devices.append(value ?? "")
+        case "group": groups.append(value ?? "")
         case "sim":
             guard value == nil || value == "current" || value == "legacy" else {
                 badOption = argument
                 return false
             }
             simulator = value ?? "current"
+            // `--sim N`: a count right after it (a script is never named by digits alone).
+            if i + 1 < arguments.count, let count = Int(arguments[i + 1]), arguments[i + 1].allSatisfy(\.isNumber) {
+                guard (1...1000).contains(count) else {
+                    badOption = "--sim \(arguments[i + 1])"
+                    return false
+                }
+                simulatorCount = count
+                i += 1
+            }
+        case "limit":
+            guard let count = value.flatMap({ Int($0) }), count >= 1 else {
+                badOption = "--limit \(value ?? "")"
+                return false
+            }
+            limit = count
+        case "output-dir": outputDir = value
+        case "junit": junit = value
+        case "json": json = value
         case "insecure": insecure = true
         case "play": play = value
         case "layout": layout = value
@@ -184,6 +222,7 @@ struct CommandLineOptions {
         case "man": generate = .manPage
         case "bash-completion": generate = .bashCompletion
         case "list-profiles": generate = .profileNames
+        case "list-groups": generate = .groupNames
         default: break
         }
         return true
@@ -206,6 +245,8 @@ struct CommandLineOptions {
 
     /// The first line of the error for a bad option.
     static func badOptionMessage(_ option: String) -> String {
+        if option.hasPrefix("--limit ") { return "'--limit' needs a whole number >= 1, got '\(option.dropFirst(8))'" }
+        if option.hasPrefix("--sim ") { return "'--sim N' needs 1..1000 devices, got '\(option.dropFirst(6))'" }
         let characters = Array(option.utf8)
         let needsArgument =
             (characters.count >= 2 && (characters[1] == UInt8(ascii: "e") || characters[1] == UInt8(ascii: "l")))

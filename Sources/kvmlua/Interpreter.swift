@@ -2,6 +2,7 @@ import CLua
 import CLuaRuntime
 import KVMLua
 import LuaBridge
+import NanoKVM
 
 #if canImport(Glibc)
     import Glibc
@@ -332,6 +333,12 @@ final class Interpreter {
                 return false
             }
         }
+        let fleet: [FleetTarget]?
+        do { fleet = try fleetTargets() } catch {
+            message(error.message)
+            return false
+        }
+        if let fleet { return try runFleet(fleet) }
         if !bindDevice() { return false }
         if let macro = options.play { return playMacro(macro) }
         _ = kvm_lua_gc_restart(L)
@@ -365,8 +372,8 @@ final class Interpreter {
             Output.out(Manual.page(runtime: runtime))
         case .bashCompletion:
             Output.out(BashCompletion.script)
-        case .profileNames:
-            let (names, error) = BashCompletion.profileNames()
+        case .profileNames, .groupNames:
+            let (names, error) = generate == .profileNames ? BashCompletion.profileNames() : BashCompletion.groupNames()
             for name in names { Output.out(name + "\n") }
             if let error {
                 fflush(kvm_stdout())

@@ -84,6 +84,7 @@ public enum KVMModule {
 
         try runtime.runTrusted(ConcurrencyBindings.luaPrelude, chunkName: "=kvm")
         ConcurrencyBindings.documentLuaFunctions(in: runtime)
+        try FleetBindings.install(in: runtime)
     }
 
     /// Every documented function of the module, for `help` and the generated reference.

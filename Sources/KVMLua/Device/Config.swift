@@ -41,22 +41,35 @@ public enum KVMConfig {
         return text.isEmpty ? nil : text
     }
 
+    /// What the config file defines: profiles, and groups of them for fleets.
+    public struct Contents: Sendable {
+        public var profiles: [String: DeviceProfile] = [:]
+        /// `groups = { lab = { "lab-a", "lab-*", "http://10.0.0.9" } }`: members are profile
+        /// names, profile globs or addresses, in the order written.
+        public var groups: [String: [String]] = [:]
+    }
+
     /// The profiles of the config file; none when there is no file. Errors are `usage`
     /// with the file name, and `permission` for a readable file holding a password.
     public static func loadProfiles() throws(NanoKVMError) -> [String: DeviceProfile] {
-        guard let path else { return [:] }
+        try load().profiles
+    }
+
+    /// The whole config file (empty when there is none); errors as for `loadProfiles`.
+    public static func load() throws(NanoKVMError) -> Contents {
+        guard let path else { return Contents() }
         var info = stat()
-        guard stat(path, &info) == 0 else { return [:] }
-        let profiles = try evaluate(path)
-        if profiles.values.contains(where: { $0.password != nil }), info.st_mode & 0o077 != 0 {
+        guard stat(path, &info) == 0 else { return Contents() }
+        let contents = try evaluate(path)
+        if contents.profiles.values.contains(where: { $0.password != nil }), info.st_mode & 0o077 != 0 {
             throw NanoKVMError(
                 .permission,
                 "\(path) holds a password and can be read by group or others; run: chmod 600 \(path)")
         }
-        return profiles
+        return contents
     }
 
-    private static func evaluate(_ path: String) throws(NanoKVMError) -> [String: DeviceProfile] {
+    private static func evaluate(_ path: String) throws(NanoKVMError) -> Contents {
         let runtime: LuaRuntime
         do { runtime = try LuaRuntime() } catch { throw NanoKVMError(.usage, "cannot read \(path): \(error)") }
         defer { runtime.close() }
@@ -68,8 +81,10 @@ public enum KVMConfig {
         }
         func fail(_ message: String) -> NanoKVMError { NanoKVMError(.usage, "\(path): \(message)") }
         guard stack.type(at: -1) == .table else { throw fail("must return a table, e.g. return { profiles = { … } }") }
+        var contents = Contents()
+        contents.groups = try readGroups(stack, fail: fail)
         let profilesType = stack.rawField(-1, "profiles")
-        if profilesType == .nil { return [:] }
+        if profilesType == .nil { return contents }
         guard profilesType == .table else { throw fail("'profiles' must be a table") }
         var result: [String: DeviceProfile] = [:]
         lua_pushnil(L)
@@ -122,7 +137,39 @@ public enum KVMConfig {
             }
             result[name] = profile
         }
-        return result
+        contents.profiles = result
+        return contents
+    }
+
+    /// The `groups` field of the config table on top of the stack.
+    private static func readGroups(
+        _ stack: LuaStack, fail: (String) -> NanoKVMError
+    ) throws(NanoKVMError) -> [String: [String]] {
+        let L = stack.L
+        defer { kvm_lua_pop(L, 1) }
+        let type = stack.rawField(-1, "groups")
+        if type == .nil { return [:] }
+        guard type == .table else { throw fail("'groups' must be a table, e.g. groups = { lab = { \"lab-a\", \"lab-b\" } }") }
+        var groups: [String: [String]] = [:]
+        lua_pushnil(L)
+        while lua_next(L, -2) != 0 {
+            defer { kvm_lua_pop(L, 1) }
+            guard stack.type(at: -2) == .string, let name = stack.string(at: -2) else { throw fail("group names must be strings") }
+            guard stack.type(at: -1) == .table else { throw fail("group '\(name)' must be a list of profile names or addresses") }
+            let count = lua_rawlen(L, -1)
+            var members: [String] = []
+            for index in 0..<count {
+                lua_rawgeti(L, -1, lua_Integer(index + 1))
+                defer { kvm_lua_pop(L, 1) }
+                guard stack.type(at: -1) == .string, let member = stack.string(at: -1), !member.isEmpty else {
+                    throw fail("group '\(name)': member \(index + 1) must be a profile name, a glob or an address")
+                }
+                members.append(member)
+            }
+            guard !members.isEmpty else { throw fail("group '\(name)' is empty") }
+            groups[name] = members
+        }
+        return groups
     }
 }
 
@@ -308,12 +355,12 @@ enum FileSystem {
         }
     }
 
-    /// mkdir -p with mode 0700 for what it creates.
-    static func makeDirectories(_ path: String) -> Bool {
+    /// mkdir -p with `mode` (default 0700: private) for what it creates.
+    static func makeDirectories(_ path: String, mode: mode_t = 0o700) -> Bool {
         var current = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/") {
             current += "/" + component
-            if mkdir(current, 0o700) != 0, errno != EEXIST { return false }
+            if mkdir(current, mode) != 0, errno != EEXIST { return false }
         }
         return true
     }

@@ -13,7 +13,7 @@ enum ConnectBindings {
         [
             LuaFunctionSpec(
                 "kvm.connect", signature: "kvm.connect(target [, opts])", returns: "Device",
-                options: ["user", "password", "token", "insecure", "fingerprint", "ca", "timeout", "protocol", "layout"],
+                options: ["user", "password", "token", "insecure", "fingerprint", "ca", "timeout", "protocol", "layout", "name"],
                 """
                 Logs in to a NanoKVM and returns a Device. `target`: a URL (`http://host[:port]`,
                 `https://...`), a bare host (http), or a profile name of the config file; nil uses
@@ -21,7 +21,8 @@ enum ConnectBindings {
                 token, no login), `insecure` (no TLS verification), `fingerprint` (pin the
                 certificate's SHA-256), `ca` (PEM file), `timeout` (per request, default 10),
                 `protocol` ("auto", "legacy", "current"), `layout` (`dev.layout`; a profile's `layout` is
-                the default). The password comes from `opts`, the
+                the default), `name` (`dev.name`; default the profile name, else the host, with
+                `:port` when it is not the scheme's default). The password comes from `opts`, the
                 profile, $NANOKVM_PASSWORD, or a prompt on the terminal; a still valid token
                 from an earlier run is reused unless `password` or `token` is given.
                 """,
@@ -31,7 +32,7 @@ enum ConnectBindings {
                 options: [
                     "generation", "width", "height", "fps", "time_scale", "login_delay_scale", "host_layout",
                     "inspection", "authentication", "password", "users", "scene", "power", "clock",
-                    "target_hostname", "target_user", "target_password",
+                    "target_hostname", "target_user", "target_password", "name",
                 ],
                 """
                 Starts the built-in simulated NanoKVM on 127.0.0.1 in this process and returns a
@@ -50,7 +51,7 @@ enum ConnectBindings {
                 `time_scale`, at least 5 %), `power` (the host is on at start, default true),
                 `clock` (fixes the machine's clock, Unix seconds), `target_hostname`
                 ("kvmtarget"), `target_user` ("root"), `target_password` ("root": the machine's
-                console account). `dev:close()` stops it.
+                console account), `name` (`dev.name`, default "sim"). `dev:close()` stops it.
                 """,
                 body: { call in try simulate(call) }),
             LuaFunctionSpec(
@@ -82,6 +83,8 @@ enum ConnectBindings {
         var protocolSelection: ProtocolSelection = .auto
         /// The profile's or `opts.layout`: `dev.layout` of the new device.
         var layout: KeyboardLayout?
+        /// `dev.name`: `opts.name`, else the profile's name (nil: named after the address).
+        var name: String?
     }
 
     static func readRequest(_ call: LuaCall) throws -> (Request, DeviceProfile?) {
@@ -95,6 +98,7 @@ enum ConnectBindings {
             profile = try KVMConfig.loadProfiles()[target]
         }
         if let profile {
+            request.name = profile.name
             request.target = profile.url
             request.user = profile.user
             request.password = profile.password
@@ -116,6 +120,10 @@ enum ConnectBindings {
         }
         if let options = try call.options(2) {
             if let name = try options.string("layout") { request.layout = try LayoutBindings.resolve(call, name, index: 2) }
+            if let name = try options.string("name") {
+                guard !name.isEmpty else { throw call.argumentError(2, "field 'name' must not be empty") }
+                request.name = name
+            }
             if let user = try options.string("user") { request.user = user }
             if let password = try options.string("password") { request.password = password }
             if let token = try options.string("token") { request.token = token }
@@ -202,6 +210,7 @@ enum ConnectBindings {
         }
         let (trust, knownHost) = trust(for: request, address: address)
         let layout = request.layout
+        let name = request.name ?? address.displayName
         var connection = ConnectionOptions(
             address: address, username: user, password: password, token: request.token ?? cached?.token,
             trust: trust, timeout: .milliseconds(Int64((request.timeout ?? 10) * 1000)),
@@ -234,7 +243,7 @@ enum ConnectBindings {
                     if let token = await client.currentToken() {
                         Credentials.storeToken(token, firmware: client.knownFirmware, device: client.baseURL, user: user)
                     }
-                    return DeviceHandle(client: client, cachesToken: true, layout: layout)
+                    return DeviceHandle(client: client, name: name, cachesToken: true, layout: layout)
                 },
                 push: { device, stack in
                     LuaRuntime.owning(stack.L)?.push(object: device, on: stack.L)
@@ -245,7 +254,12 @@ enum ConnectBindings {
     static func simulate(_ call: LuaCall) throws -> LuaReturn {
         var configuration = SimulatorConfiguration()
         var deviceLayout: KeyboardLayout?
+        var name = "sim"
         if let options = try call.options(1) {
+            if let given = try options.string("name") {
+                guard !given.isEmpty else { throw call.argumentError(1, "field 'name' must not be empty") }
+                name = given
+            }
             if let name = try options.string("generation") {
                 guard let generation = SimulatorGeneration(rawValue: name) else {
                     throw call.argumentError(1, "field 'generation' must be \"current\" or \"legacy\"")
@@ -321,6 +335,7 @@ enum ConnectBindings {
         }
         let simulator = NanoKVMSimulator(configuration: configuration)
         let chosenLayout = deviceLayout
+        let deviceName = name
         let username = configuration.username
         let password = configuration.password
         return .await(
@@ -334,7 +349,8 @@ enum ConnectBindings {
                     do {
                         let options = try ConnectionOptions(url: simulator.baseURL, username: username, password: password)
                         let client = try await NanoKVMClient.connect(options)
-                        return DeviceHandle(client: client, simulator: simulator, cachesToken: false, layout: chosenLayout)
+                        return DeviceHandle(
+                            client: client, name: deviceName, simulator: simulator, cachesToken: false, layout: chosenLayout)
                     } catch {
                         await simulator.stop()
                         throw error

@@ -21,8 +21,15 @@ final class DeviceHandle: LuaSendableObject {
     /// `dev.layout`: the keyboard layout `dev:type` uses when a call names none (nil: the
     /// command line's `--layout`, else us). Set from the profile's `layout` or by the script.
     let layout: Mutex<KeyboardLayout?>
+    /// `dev.name`: the profile name, `opts.name`, or the host (`host:port` off the default
+    /// port); fleet output is prefixed with it and `{device}` in paths becomes it.
+    let name: String
 
-    init(client: NanoKVMClient, simulator: NanoKVMSimulator? = nil, cachesToken: Bool, layout: KeyboardLayout? = nil) {
+    init(
+        client: NanoKVMClient, name: String, simulator: NanoKVMSimulator? = nil, cachesToken: Bool,
+        layout: KeyboardLayout? = nil
+    ) {
+        self.name = name
         self.layout = Mutex(layout)
         self.client = client
         self.hid = client.makeHIDController()
@@ -128,6 +135,7 @@ enum DeviceBindings {
         for area in areas { registerArea(area, in: runtime) }
         var properties: [String: LuaPropertyGetter<DeviceHandle>] = [
             "url": { device, stack in stack.push(.string(device.client.baseURL)) },
+            "name": { device, stack in stack.push(.string(device.name)) },
             "user": { device, stack in stack.push(.string(device.client.username)) },
             "generation": { device, stack in stack.push(.string(device.client.generation.rawValue)) },
             "version": { device, stack in stack.push(.string(device.client.version)) },

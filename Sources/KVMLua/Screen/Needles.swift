@@ -101,11 +101,12 @@ enum NeedleBindings {
             let list = try needles(call, 2)
             let timeout = try timeoutOption(call, 3)
             let source = d.client.frames
+            let name = d.name
             return .await(
                 .async { () async throws -> [LuaData] in
                     let (match, frame) = try await source.waitNeedles(list, timeout: ScreenBindings.seconds(timeout))
                     guard case .table(var fields) = matchData(match, width: frame.width, height: frame.height) else { return [] }
-                    fields.append((.string("frame"), .object(FrameHandle(frame))))
+                    fields.append((.string("frame"), .object(FrameHandle(frame, deviceName: name))))
                     return [.table(fields)]
                 })
         }

@@ -9,7 +9,12 @@ import NanoKVM
 /// The Lua `Frame`: one picture of the screen (../shared/lua-api.md, "Screen").
 final class FrameHandle: LuaSendableObject {
     let frame: Frame
-    init(_ frame: Frame) { self.frame = frame }
+    /// `dev.name` of the device it came from: what `{device}` in `f:save(path)` becomes.
+    let deviceName: String?
+    init(_ frame: Frame, deviceName: String?) {
+        self.frame = frame
+        self.deviceName = deviceName
+    }
     static let typeName = "kvm.Frame"
 }
 
@@ -27,9 +32,9 @@ enum ScreenBindings {
         var b = MethodBuilder<FrameHandle>(typeName: FrameHandle.typeName, prefix: "f:")
         b.add(
             "save", args: "path",
-            "Saves the frame: `.jpg`/`.jpeg` as received (no re-encoding), `.png` converted."
+            "Saves the frame: `.jpg`/`.jpeg` as received (no re-encoding), `.png` converted; `{device}` in `path` becomes the name of the device it came from."
         ) { call, f in
-            let path = try call.string(2)
+            let path = try DevicePath.expand(try call.string(2), deviceName: f.deviceName)
             _ = try ImageFileType(path: path)
             try Sandbox.checkWrite(path)
             try f.frame.save(to: path)
@@ -49,7 +54,7 @@ enum ScreenBindings {
         }
         b.add("crop", args: "x, y, w, h", returns: "Frame", "The part of the frame at `x, y` (fractions of the width and height) of size `w, h` (fractions).") { call, f in
             let area = try ScreenArea(x: try call.number(2), y: try call.number(3), width: try call.number(4), height: try call.number(5))
-            return call.returning(object: FrameHandle(try f.frame.crop(area)))
+            return call.returning(object: FrameHandle(try f.frame.crop(area), deviceName: f.deviceName))
         }
         b.add(
             "diff", args: "other [, area]", returns: "number",
@@ -121,12 +126,12 @@ enum ScreenBindings {
         return try ScreenArea(x: try value("x", 1), y: try value("y", 2), width: try value("w", 3), height: try value("h", 4))
     }
 
-    static func pushFrame(_ frame: Frame?, _ stack: LuaStack) -> Int32 {
+    static func pushFrame(_ frame: Frame?, of device: DeviceHandle, _ stack: LuaStack) -> Int32 {
         guard let frame else {
             lua_pushnil(stack.L)
             return 1
         }
-        LuaRuntime.owning(stack.L)?.push(object: FrameHandle(frame), on: stack.L)
+        LuaRuntime.owning(stack.L)?.push(object: FrameHandle(frame, deviceName: device.name), on: stack.L)
         return 1
     }
 
@@ -138,9 +143,9 @@ enum ScreenBindings {
         var b = MethodBuilder<DeviceHandle>(typeName: DeviceHandle.typeName, prefix: "dev:")
         b.add(
             "screenshot", args: "[path]", returns: "Frame",
-            "The next frame of the video stream; saved to `path` when given (`.jpg` as received, `.png` converted)."
+            "The next frame of the video stream; saved to `path` when given (`.jpg` as received, `.png` converted; `{device}` in it becomes `dev.name`)."
         ) { call, d in
-            let path = try call.optionalString(2)
+            let path = try call.optionalString(2).map { path throws(NanoKVMError) in try DevicePath.expand(path, deviceName: d.name) }
             if let path {
                 _ = try ImageFileType(path: path)
                 try Sandbox.checkWrite(path)
@@ -152,7 +157,7 @@ enum ScreenBindings {
                         let frame = try await frames.screenshot()
                         if let path { try frame.save(to: path) }
                         return frame
-                    }, push: { frame, stack in pushFrame(frame, stack) }))
+                    }, push: { frame, stack in pushFrame(frame, of: d, stack) }))
         }
         b.add(
             "frames", args: "[opts]", returns: "iterator", options: ["fps", "count"],
@@ -170,7 +175,7 @@ enum ScreenBindings {
             let handle = FrameIteratorHandle(subscription)
             call.runtime.push(
                 function: LuaFunctionSpec("frames iterator", "", body: { _ in
-                    .await(.async({ () async throws -> Frame? in try await subscription.next() }, push: pushFrame))
+                    .await(.async({ () async throws -> Frame? in try await subscription.next() }, push: { frame, stack in pushFrame(frame, of: d, stack) }))
                 }), on: call.L, documented: false)
             lua_pushnil(call.L)
             lua_pushnil(call.L)
@@ -181,11 +186,11 @@ enum ScreenBindings {
             "record", args: "path, opts", returns: "table", options: ["seconds", "frames"],
             """
             Records the stream to `path`: `.avi` (Motion-JPEG, written as received) or `.mp4` (through
-            ffmpeg, which must be installed). `opts.seconds` or `opts.frames` says when to stop.
+            ffmpeg, which must be installed); `{device}` in `path` becomes `dev.name`. `opts.seconds` or `opts.frames` says when to stop.
             Returns `{frames=n, seconds=s, path=...}`. Runs in the background with `kvm.spawn`.
             """
         ) { call, d in
-            let path = try call.string(2)
+            let path = try DevicePath.expand(try call.string(2), deviceName: d.name)
             _ = try VideoFileType(path: path)
             try Sandbox.checkWrite(path)
             let options = try call.requireOptions(3)
@@ -223,11 +228,12 @@ enum ScreenBindings {
             let ignore = try VisionBindings.readAreaList(call, argument: 2, field: "ignore")
             let learn = try options?.boolean("learn") ?? true
             let source = d.client.frames
+            let name = d.name
             return .await(
                 .async { () async throws -> [LuaData] in
                     let result = try await source.waitChangeIgnoring(
                         area: area, threshold: threshold, timeout: seconds(timeout), ignore: ignore, ignoreSelfChanging: learn)
-                    return VisionBindings.maskedWaitData(result)
+                    return VisionBindings.maskedWaitData(result, deviceName: name)
                 })
         }
         b.add(
@@ -250,11 +256,12 @@ enum ScreenBindings {
             let ignore = try VisionBindings.readAreaList(call, argument: 2, field: "ignore")
             let learn = try options?.boolean("learn") ?? true
             let source = d.client.frames
+            let name = d.name
             return .await(
                 .async { () async throws -> [LuaData] in
                     let result = try await source.waitStillIgnoring(
                         seconds: still, area: area, threshold: threshold, timeout: seconds(timeout), ignore: ignore, ignoreSelfChanging: learn)
-                    return VisionBindings.maskedWaitData(result)
+                    return VisionBindings.maskedWaitData(result, deviceName: name)
                 })
         }
         b.add(

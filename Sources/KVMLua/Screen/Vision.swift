@@ -12,7 +12,12 @@ import Synchronization
 final class TextWaiterHandle: LuaSendableObject {
     let waiter: TextWaiter
     let last = Mutex<(result: OCRResult, frame: Frame)?>(nil)
-    init(_ waiter: TextWaiter) { self.waiter = waiter }
+    /// `dev.name` of the device read, for the frames of the matches.
+    let deviceName: String
+    init(_ waiter: TextWaiter, deviceName: String) {
+        self.waiter = waiter
+        self.deviceName = deviceName
+    }
     deinit { waiter.close() }
     static let typeName = "kvm.TextWaiter"
 }
@@ -102,8 +107,8 @@ enum VisionBindings {
         return out
     }
 
-    static func maskedWaitData(_ result: FrameSource.MaskedWaitResult) -> [LuaData] {
-        let frame: LuaData = result.frame.map { .object(FrameHandle($0)) } ?? .null
+    static func maskedWaitData(_ result: FrameSource.MaskedWaitResult, deviceName: String) -> [LuaData] {
+        let frame: LuaData = result.frame.map { .object(FrameHandle($0, deviceName: deviceName)) } ?? .null
         let width = result.frame?.width ?? 1, height = result.frame?.height ?? 1
         let learned = Set(result.learned)
         let regions: [LuaData] = result.ignored.map { rect in
@@ -164,7 +169,7 @@ enum VisionBindings {
                 let reader = try ScreenTextReader(options: ocr)
                 let waiter = try TextWaiter(
                     source: d.client.frames, reader: reader, timeout: once ? nil : timeout, wanted: "'\(pattern)'", press: press, every: every)
-                return call.returning(object: TextWaiterHandle(waiter))
+                return call.returning(object: TextWaiterHandle(waiter, deviceName: d.name))
             }))
         return b.specs
     }
@@ -197,7 +202,7 @@ enum VisionBindings {
                 let fields: [(key: LuaData, value: LuaData)] =
                     [(.string("text"), .string(text)), (.string("line"), .string(line.text))]
                     + fractions(rect, pass.result.frameWidth, pass.result.frameHeight)
-                    + [(.string("frame"), .object(FrameHandle(pass.frame)))]
+                    + [(.string("frame"), .object(FrameHandle(pass.frame, deviceName: handle.deviceName)))]
                 return call.returning(.table(fields))
             }))
         b.append(

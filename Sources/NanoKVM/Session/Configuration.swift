@@ -76,6 +76,9 @@ public struct DeviceAddress: Sendable, Hashable, CustomStringConvertible {
         isDefaultPort ? "\(scheme.rawValue)://\(hostForURL)" : "\(scheme.rawValue)://\(hostForURL):\(port)"
     }
 
+    /// A short name for people: the host, with `:port` when it is not the scheme's default.
+    public var displayName: String { hostHeader }
+
     /// The WebSocket URL of `path`.
     func webSocketURL(_ path: String) -> String {
         let ws = scheme == .https ? "wss" : "ws"
