@@ -38,6 +38,8 @@ let usage = """
       --target-hostname H   the machine's host name (default kvmtarget)
       --target-user NAME    the account that can log in on its console (default root)
       --target-password P   its password (default root)
+      --count N             N devices in this process (a fleet), on consecutive ports from --port
+                            (each on a free port with --port 0), one "at URL" line each; 1..1000
       --verbose             log every request to standard error
       --obfuscate PASS      print PASS obfuscated like the web UI (URL-encoded) and exit
       --deobfuscate FIELD   print what the device decodes from a password field and exit
@@ -62,6 +64,7 @@ func fail(_ message: String) -> Never {
 }
 
 var configuration = SimulatorConfiguration(port: 8080, scene: .machine)
+var deviceCount = 1
 var arguments = Array(CommandLine.arguments.dropFirst())
 
 @MainActor func value(_ flag: String) -> String {
@@ -147,6 +150,7 @@ while !arguments.isEmpty {
         configuration.targetUser = value(flag)
         if configuration.targetUser.isEmpty { fail("--target-user: empty name") }
     case "--target-password": configuration.targetPassword = value(flag)
+    case "--count": deviceCount = integer(flag, value(flag), 1...1000)
     case "--verbose": configuration.logRequests = true
     case "--obfuscate":
         print(NanoKVMSimulator.obfuscate(value(flag)))
@@ -160,7 +164,13 @@ while !arguments.isEmpty {
     }
 }
 
-let simulator = NanoKVMSimulator(configuration: configuration)
+// --count N: devices on consecutive ports (or each on a free one), all in this process.
+let simulators: [NanoKVMSimulator] = (0..<deviceCount).map { index in
+    var own = configuration
+    if configuration.port != 0 { own.port = configuration.port + index }
+    if deviceCount > 1, configuration.targetHostname == "kvmtarget" { own.targetHostname = "kvmtarget-\(index + 1)" }
+    return NanoKVMSimulator(configuration: own)
+}
 let startup = DispatchSemaphore(value: 0)
 let startupError = LockedMessage()
 
@@ -171,7 +181,7 @@ final class LockedMessage: @unchecked Sendable {
 
 Task.detached {
     do {
-        try await simulator.start()
+        for simulator in simulators { try await simulator.start() }
     } catch {
         startupError.text = "\(error)"
     }
@@ -183,8 +193,10 @@ if let message = startupError.text {
     exit(1)
 }
 
-FileHandle.standardOutput.write(Data(
-    "nanokvm-sim: \(configuration.generation.rawValue) NanoKVM (application \(configuration.effectiveApplicationVersion)) at \(simulator.baseURL)\n".utf8))
+for simulator in simulators {
+    FileHandle.standardOutput.write(Data(
+        "nanokvm-sim: \(configuration.generation.rawValue) NanoKVM (application \(configuration.effectiveApplicationVersion)) at \(simulator.baseURL)\n".utf8))
+}
 
 // The main thread waits for SIGINT/SIGTERM itself (not dispatchMain(), whose signal thread
 // would unblock them and let the default action kill the process uncleanly).
@@ -192,7 +204,7 @@ var received: Int32 = 0
 sigwait(&stopSignals, &received)
 let stopped = DispatchSemaphore(value: 0)
 Task.detached {
-    await simulator.stop()
+    for simulator in simulators { await simulator.stop() }
     stopped.signal()
 }
 _ = stopped.wait(timeout: .now() + 3)
