@@ -208,7 +208,7 @@ enum FleetRunner {
           })
         end
 
-        local exit_marker = {}
+        local exit_marker, plain_marker = {}, {}
 
         local function make_environment(run)
           local env = {}
@@ -260,6 +260,9 @@ enum FleetRunner {
             local text = "os.exit(" .. tostring(code) .. ")"
             return { kind = "exit", line = text, text = text }
           end
+          if type(failure) == "table" and failure[plain_marker] then
+            failure, traceback, without_position = failure.failure, nil, true
+          end
           local kind, text = "error", nil
           if type(failure) == "table" and getmetatable(failure) == kvm.Error then
             kind = failure.kind or "api"
@@ -282,8 +285,12 @@ enum FleetRunner {
           for _, chunk in ipairs(spec.chunks) do
             local fn, problem
             if chunk.play then
+              -- As with one device, a --play failure is one line: no position, no traceback.
               local path = chunk.play
-              fn = function() kvm.macro.load(path):play(env.dev) end
+              fn = function()
+                local ok, failure = pcall(function() kvm.macro.load(path):play(env.dev) end)
+                if not ok then error({ [plain_marker] = true, failure = failure }, 0) end
+              end
             elseif chunk.file then
               fn, problem = loadfile(chunk.file, "bt", env)
             elseif chunk.stdin then

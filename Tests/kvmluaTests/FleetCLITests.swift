@@ -230,6 +230,21 @@ struct FleetCLITests {
         #expect(sims.status == .exited(0), "\(sims)")
         #expect(Set(sims.stdout.split(separator: "\n")) == ["sim-1  | sim-1", "sim-2  | sim-2", "sim-3  | sim-3"], "\(sims)")
 
+        // os.exit ends one run: 0 is success, anything else fails that device only.
+        let exits = try await runner.run(["--sim", "2", "-e", "if dev.name == 'sim-2' then os.exit(3) end os.exit(0)"], timeout: 60)
+        #expect(exits.status == .exited(1), "\(exits)")
+        #expect(exits.stderr.contains("2 devices: 1 ok, 1 failed"), "\(exits)")
+        #expect(exits.stderr.split(separator: "\n").contains { $0.hasPrefix("sim-2 ") && $0.contains("exit") && $0.contains("os.exit(3)") }, "\(exits)")
+
+        // --play on every device of the group.
+        try box.write("login.kvm-macro", "0 type \"root\\n\"\n")
+        let afterScript = await transcripts(simulators)
+        let played = try await runner.run(["--group", "lab", "--play", "login.kvm-macro"], timeout: 60)
+        #expect(played.status == .exited(0), "\(played)")
+        for index in 0..<fleetSize {
+            #expect(await simulators[index].state().transcript == afterScript[index] + "root\n", "--play on \(name(index))")
+        }
+
         let bad = try await runner.run(["--group", "nope", "-e", "print(1)"])
         #expect(bad.status == .exited(1))
         #expect(bad.stderr.contains("no group 'nope'") && bad.stderr.contains("groups: lab"), "\(bad)")
