@@ -26,6 +26,9 @@ extension Interpreter {
         let named = !options.devices.isEmpty || !options.groups.isEmpty
         guard named else {
             if fleetOutput, options.simulator != nil { return [FleetTarget(name: "sim", target: "")] }
+            if fleetOutput {
+                throw NanoKVMError(.usage, "--junit, --json and --output-dir report on the devices of --device, --group or --sim; none is given")
+            }
             return nil
         }
         if options.simulator != nil { throw NanoKVMError(.usage, "use either --device or --sim, not both") }
@@ -49,6 +52,7 @@ extension Interpreter {
                 return false
             }
         }
+        Credentials.reusePromptedPasswordsForFleet()
         _ = kvm_lua_gc_restart(L)
         _ = kvm_lua_gc_generational(L)
         // LUA_INIT, -l and -W act on the shared state once; -e chunks and the script run per device.

@@ -183,6 +183,24 @@ struct FleetCLITests {
             "released on every host")
     }
 
+    @Test("a password asked at the terminal is asked once for the whole fleet")
+    func onePasswordPrompt() async throws {
+        let simulators = try await startFleet(3)
+        defer { stopFleet(simulators) }
+        let box = try Sandbox()
+        let path = box.home + "/.config/kvmlua/config.lua"
+        let profiles = simulators.enumerated().map { "['\(name($0.offset))'] = { url = '\($0.element.baseURL)' }" }
+        try box.write(path, "return { profiles = { \(profiles.joined(separator: ", ")) } }")
+        let session = try Runner(binary: .underTest, box: box).pty(["--device", "lab-*", "-e", "print('in ' .. dev.name)"])
+        _ = try await session.expect("Password for admin at", timeout: 15)
+        session.send("admin\r")
+        let output = try await session.expect("3 devices: 3 ok", timeout: 20)
+        #expect(try await session.waitExit(timeout: 10) == .exited(0))
+        // `expect` consumed the first question: what follows it holds no second one.
+        #expect(!output.contains("Password for"), "asked once: \(output)")
+        #expect(!output.contains("admin\r\n"), "the password is not echoed")
+    }
+
     @Test("kvm.devices connects a group in parallel; --limit bounds the runs at once; --sim N")
     func devicesFromAScript() async throws {
         let simulators = try await startFleet()

@@ -1,6 +1,7 @@
 import CLua
 import LuaBridge
 import NanoKVM
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -199,7 +200,25 @@ public enum Credentials {
 
     /// Asks for the password on the terminal without echo; nil when stdin is not a terminal
     /// (scripts in pipelines and tests never block on a prompt).
+    /// Set for a fleet: the password typed at the prompt for a user is reused for the next
+    /// devices that need one for the same user (one question for a rack, not one per device).
+    /// Kept in memory only, like every password.
+    private static let reusePromptedPasswords = Mutex(false)
+    private static let promptedPasswords = Mutex<[String: String]>([:])
+
+    public static func reusePromptedPasswordsForFleet() { reusePromptedPasswords.withLock { $0 = true } }
+
     public static func promptPassword(for user: String, at device: String) -> String? {
+        let reuse = reusePromptedPasswords.withLock { $0 }
+        if reuse, let known = promptedPasswords.withLock({ $0[user] }) { return known }
+        guard let typed = askPassword(for: user, at: reuse ? "\(device) (and the other devices that need one)" : device) else {
+            return nil
+        }
+        if reuse { promptedPasswords.withLock { $0[user] = typed } }
+        return typed
+    }
+
+    private static func askPassword(for user: String, at device: String) -> String? {
         guard isatty(0) != 0 else { return nil }
         let fd = open("/dev/tty", O_RDWR | O_CLOEXEC)
         guard fd >= 0 else { return nil }
