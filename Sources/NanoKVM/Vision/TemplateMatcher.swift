@@ -34,7 +34,9 @@ enum TemplateMatcher {
 
     /// The best position of `template` in `frame` within `window` (top-left positions the
     /// template may take, in frame pixels; nil: everywhere), with its NCC (−1…1).
-    static func locate(_ template: GrayImage, in frame: GrayImage, window: PixelRect? = nil) -> (x: Int, y: Int, score: Double)? {
+    static func locate(
+        _ template: GrayImage, in frame: GrayImage, window: PixelRect? = nil, cropped: Bool = false
+    ) -> (x: Int, y: Int, score: Double)? {
         guard template.width > 0, template.height > 0, template.width <= frame.width, template.height <= frame.height else { return nil }
         let full = PixelRect(x: 0, y: 0, width: frame.width - template.width + 1, height: frame.height - template.height + 1)
         let search = clip(window ?? full, to: full)
@@ -42,6 +44,23 @@ enum TemplateMatcher {
         // Pyramid levels.
         var levels = 0
         while min(template.width, template.height) >> (levels + 1) >= minimumCoarseSide, levels < 6 { levels += 1 }
+        // A window (the needle's margin): only the part of the frame it can reach is halved and
+        // searched, cut at multiples of the coarsest scale so every level's pixels are the same
+        // as in the whole frame's pyramid (3 coarse pixels of slack cover the window's rounding
+        // and the refinement's ±2 px).
+        if window != nil, !cropped {
+            let scale = 1 << levels
+            let x0 = max(0, (search.x - 3 * scale) / scale * scale)
+            let y0 = max(0, (search.y - 3 * scale) / scale * scale)
+            let x1 = min(frame.width, search.maxX + template.width + 3 * scale)
+            let y1 = min(frame.height, search.maxY + template.height + 3 * scale)
+            if (x1 - x0) * (y1 - y0) < frame.width * frame.height * 3 / 4 {
+                let part = frame.crop(x: x0, y: y0, width: x1 - x0, height: y1 - y0)
+                let shifted = PixelRect(x: search.x - x0, y: search.y - y0, width: search.width, height: search.height)
+                guard let found = locate(template, in: part, window: shifted, cropped: true) else { return nil }
+                return (found.x + x0, found.y + y0, found.score)
+            }
+        }
         var frames = [frame]
         var templates = [template]
         for _ in 0..<levels {
