@@ -95,3 +95,26 @@ end
 print(string.format("needle search 1280x720 (300x80 area): within the margin median %.1f ms; not found, whole screen median %.1f ms",
   median(margin) * 1000, median(whole) * 1000))
 dev:close()
+
+-- A clock is no change (issue 13): on the firmware setup screen, whose only motion is its clock,
+-- wait_change{timeout = 1.5} must time out; a key pressed 0.8 s after the call must be seen
+-- within two frames of the device acting on it.
+local bios = kvm.sim { scene = "bios", width = 1280, height = 720, time_scale = 0, login_delay_scale = 0 }
+local reader = kvm.spawn(function() for _ in bios:frames { fps = 15 } do end end)
+kvm.sleep(3.6)
+local timeouts, clock_runs, seen = 0, 0, {}
+for i = 1, runs do
+  clock_runs = clock_runs + 1
+  if not pcall(bios.wait_change, bios, { timeout = 1.5 }) then timeouts = timeouts + 1 end
+  local pressed
+  local presser = kvm.spawn(function() kvm.sleep(0.8); bios:key(i % 2 == 0 and "left" or "right"); pressed = kvm.now() end)
+  bios:wait_change { timeout = 5 }
+  local at = kvm.now()
+  presser:wait()
+  seen[#seen + 1] = at - pressed
+  kvm.sleep(3.6)  -- history again for the next round
+end
+reader:cancel()
+bios:close()
+print(string.format("clock screen: wait_change{timeout=1.5} timed out %d/%d; a key 0.8 s after the call seen after median %.0f ms, max %.0f ms (two frames at 30 fps: 67 ms)",
+  timeouts, clock_runs, median(seen) * 1000, math.max(table.unpack(seen)) * 1000))

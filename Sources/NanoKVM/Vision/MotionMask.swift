@@ -3,7 +3,8 @@
 // self-changing when, in the frames looked at, it changed at least three times with the first
 // and the last change at least `MotionHistory.minimumSpread` apart (typing changes a cell once
 // or twice — a character, then the next one beside it —; a clock, a blinking cursor or a frame
-// counter keep coming back). Learned regions larger in total than
+// counter keep coming back); such a cell that always shows ink grows along the run of text it is
+// part of (a clock's rarer digits). Learned regions larger in total than
 // `MotionHistory.maximumFraction` of the screen are not ignored: that is activity (a progress
 // bar, a video), not a clock.
 
@@ -18,6 +19,8 @@ public enum MotionHistory {
     static let minimumChanges = 3
     static let maximumFraction = 0.03
     static let cell = 16
+    /// Cells a self-changing cell grows by along its text, each way.
+    static let maximumGrowth = 12
 }
 
 /// Ignored cells of a frame size: from `ignore` areas and learned self-changing cells.
@@ -102,6 +105,7 @@ public struct MotionMask: Sendable {
         }
         var found = [Bool](repeating: false, count: cells.count)
         for index in cells.indices where count[index] >= MotionHistory.minimumChanges && last[index] - first[index] >= MotionHistory.minimumSpread { found[index] = true }
+        found = grownAlongText(found, images: usable.compactMap { try? $0.pixels() })
         let total = found.filter { $0 }.count
         guard total > 0, Double(total) <= MotionHistory.maximumFraction * Double(cells.count) else { return false }
         for index in cells.indices where found[index] {
@@ -109,6 +113,65 @@ public struct MotionMask: Sendable {
             cells[index] = true
         }
         return true
+    }
+
+    /// A clock's seconds change every second, its tens of seconds, minutes and hours more rarely
+    /// than a few seconds of history can show: a self-changing cell that always shows ink (a
+    /// digit, never blank — unlike a blinking cursor, which is blank half the time) extends to the
+    /// run of inked cells it is part of, left and right along its row up to the first blank cell
+    /// (at most `MotionHistory.maximumGrowth` cells each way: the whole `12:00:07`, the whole
+    /// counter, not a rule across the screen), and to the same columns of the rows just above and
+    /// below where they show ink (a glyph spans two rows of cells). If that would pass the size
+    /// limit of learned regions, the cells found stay as they were.
+    func grownAlongText(_ found: [Bool], images: [RGBImage]) -> [Bool] {
+        guard let latest = images.last else { return found }
+        var inkCache: [Int: Bool] = [:]
+        func inked(_ column: Int, _ row: Int) -> Bool {
+            let index = row * columns + column
+            if let known = inkCache[index] { return known }
+            let value = Self.hasInk(latest, column: column, row: row)
+            inkCache[index] = value
+            return value
+        }
+        var grown = found
+        let reach = MotionHistory.maximumGrowth
+        for row in 0..<rows {
+            for seed in 0..<columns where found[row * columns + seed] {
+                guard images.allSatisfy({ Self.hasInk($0, column: seed, row: row) }) else { continue }
+                var low = seed, high = seed
+                while low - 1 >= 0, seed - (low - 1) <= reach, inked(low - 1, row) { low -= 1 }
+                while high + 1 < columns, (high + 1) - seed <= reach, inked(high + 1, row) { high += 1 }
+                for column in low...high {
+                    grown[row * columns + column] = true
+                    for neighbour in [row - 1, row + 1] where neighbour >= 0 && neighbour < rows && inked(column, neighbour) {
+                        grown[neighbour * columns + column] = true
+                    }
+                }
+            }
+        }
+        let total = grown.filter { $0 }.count
+        return Double(total) <= MotionHistory.maximumFraction * Double(cells.count) ? grown : found
+    }
+
+    /// Whether a cell holds more than a flat background: its luminance spans more than the
+    /// JPEG noise tolerance twice over.
+    static func hasInk(_ image: RGBImage, column: Int, row: Int) -> Bool {
+        let cell = MotionHistory.cell
+        let x0 = column * cell, y0 = row * cell
+        let x1 = min(x0 + cell, image.width), y1 = min(y0 + cell, image.height)
+        guard x0 < x1, y0 < y1 else { return false }
+        var low = 255, high = 0
+        image.pixels.withUnsafeBufferPointer { p in
+            for y in y0..<y1 {
+                for x in x0..<x1 {
+                    let o = (y * image.width + x) * 3
+                    let value = (77 * Int(p[o]) + 150 * Int(p[o + 1]) + 29 * Int(p[o + 2])) >> 8
+                    low = min(low, value)
+                    high = max(high, value)
+                }
+            }
+        }
+        return high - low > 2 * Frame.noiseTolerance
     }
 
     /// `frame`'s pixels with the ignored cells replaced by `reference`'s, so that a diff does
