@@ -9,16 +9,21 @@ local dev = dev or kvm.connect()
 local here = arg[0]:match("^(.*)/") or "."
 local needles = kvm.needle.load(here .. "/needles")
 
--- openQA's send_key_until_needlematch: until one of `needles` shows (each press gets `every`
--- seconds to take effect), press `key`; gives up after `timeout` seconds.
+-- openQA's send_key_until_needlematch: press `key` until one of `needle_list` shows; gives up
+-- after `timeout` seconds. After each press the screen is given up to `every` seconds to change
+-- before it is checked again, so a slow screen is not pressed past the wanted state. (A change
+-- is more than 0.5% of the pixels: a ticking clock is less, a moved highlight more.)
 local function key_until_match(needle_list, key, every, timeout)
   local deadline = kvm.now() + timeout
+  local frame = dev:screenshot()
   while true do
-    local ok, match = pcall(dev.wait_screen, dev, needle_list, { timeout = every })
-    if ok then return match end
-    if getmetatable(match) ~= kvm.Error or match.kind ~= "timeout" then error(match, 0) end
-    if kvm.now() >= deadline then error(("pressed %s for %d s: %s"):format(key, timeout, match.msg), 0) end
+    local match, why = frame:match(needle_list)
+    if match then return match end
+    if kvm.now() >= deadline then error(("pressed %s for %d s: %s"):format(key, timeout, why), 0) end
+    local before = frame
     dev:key(key)
+    local settle = kvm.now() + every
+    repeat frame = dev:screenshot() until frame:diff(before) > 0.005 or kvm.now() >= settle
   end
 end
 
@@ -69,7 +74,7 @@ if dev:is_on() then dev:reset() else dev:power_on() end
 dev:wait_text("Setup Utility", { press = "delete", timeout = 60 })
 print("in setup")
 
-key_until_match(needles:tagged("bios-boot-tab"), "right", 1, 10)
+key_until_match(needles:tagged("bios-boot-tab"), "right", 2, 20)
 local before = boot_options()
 local position
 for n, option in ipairs(before) do

@@ -44,6 +44,7 @@ if simulated then
     if line.text:find("^Linux .*GNU/Linux$") then output = line.text end
   end
   if state.machine.scene ~= "shell" or not output then error("the shell did not run uname -a: " .. state.machine.scene) end
+  print("the simulator's screen has: " .. output)
 end
 
 -- Log out: the screen is cleared and a fresh prompt ends its line (the old one had the name

@@ -18,16 +18,21 @@ local function in_dialog(opts)
   return opts
 end
 
--- openQA's send_key_until_needlematch: until one of `needle_list` shows (each press gets
--- `every` seconds to take effect), press `key`; gives up after `timeout` seconds.
+-- openQA's send_key_until_needlematch: press `key` until one of `needle_list` shows; gives up
+-- after `timeout` seconds. After each press the screen is given up to `every` seconds to change
+-- before it is checked again, so a slow screen is not pressed past the wanted state. (A change
+-- is more than 0.5% of the pixels: a ticking clock is less, a moved highlight more.)
 local function key_until_match(needle_list, key, every, timeout)
   local deadline = kvm.now() + timeout
+  local frame = dev:screenshot()
   while true do
-    local ok, match = pcall(dev.wait_screen, dev, needle_list, { timeout = every })
-    if ok then return match end
-    if getmetatable(match) ~= kvm.Error or match.kind ~= "timeout" then error(match, 0) end
-    if kvm.now() >= deadline then error(("pressed %s for %d s: %s"):format(key, timeout, match.msg), 0) end
+    local match, why = frame:match(needle_list)
+    if match then return match end
+    if kvm.now() >= deadline then error(("pressed %s for %d s: %s"):format(key, timeout, why), 0) end
+    local before = frame
     dev:key(key)
+    local settle = kvm.now() + every
+    repeat frame = dev:screenshot() until frame:diff(before) > 0.005 or kvm.now() >= settle
   end
 end
 
@@ -47,7 +52,7 @@ if dev:is_on() then dev:reset() else dev:power_on() end
 dev:wait_text("to select boot device", { press = "F12", timeout = 60 })
 print("boot menu")
 -- The cursor starts on the first entry: down until the virtual media is highlighted.
-key_until_match(needles:tagged("boot-menu-virtual-media"), "down", 1, 10)
+key_until_match(needles:tagged("boot-menu-virtual-media"), "down", 2, 20)
 dev:key("enter")
 
 dev:wait_text("installer menu", { timeout = 60 })
