@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <lauxlib.h>
@@ -173,4 +175,30 @@ int kvm_sigint_take(void) {
 void kvm_sigint_clear_hooks(void) {
     if (sig_main != NULL && lua_gethook(sig_main) == lstop) lua_sethook(sig_main, NULL, 0, 0);
     if (sig_running != NULL && lua_gethook(sig_running) == lstop) lua_sethook(sig_running, NULL, 0, 0);
+}
+
+// ---- Ending the process ----
+
+static void (*before_exit)(void) = NULL;
+
+void kvm_set_before_exit(void (*handler)(void)) { before_exit = handler; }
+
+void kvm_exit_now(int status) {
+    if (before_exit) {
+        void (*handler)(void) = before_exit;
+        before_exit = NULL;
+        handler();
+    }
+    fflush(NULL);
+    _exit(status);
+}
+
+int kvm_os_exit(lua_State *L) {
+    int status;
+    if (lua_isboolean(L, 1))
+        status = lua_toboolean(L, 1) ? EXIT_SUCCESS : EXIT_FAILURE;
+    else
+        status = (int)luaL_optinteger(L, 1, EXIT_SUCCESS);
+    if (lua_toboolean(L, 2)) lua_close(L);
+    kvm_exit_now(status);
 }

@@ -57,7 +57,16 @@ public final class LuaRuntime {
         return Unmanaged<LuaRuntime>.fromOpaque(raw).takeUnretainedValue()
     }
 
-    public func openStandardLibraries() { luaL_openlibs(L) }
+    /// The standard libraries; `os.exit` ends the process through `kvm_exit_now` (see there).
+    public func openStandardLibraries() {
+        luaL_openlibs(L)
+        lua_getglobal(L, "os")
+        if lua_type(L, -1) == LUA_TTABLE {
+            lua_pushcclosure(L, kvm_os_exit, 0)
+            lua_setfield(L, -2, "exit")
+        }
+        kvm_lua_pop(L, 1)
+    }
 
     private func setUpRegistry() {
         // Boxes of Swift closures: released by __gc.

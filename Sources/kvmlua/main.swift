@@ -1,4 +1,5 @@
 import CLua
+import CLuaRuntime
 import KVMLua
 import LuaBridge
 
@@ -19,6 +20,7 @@ do {
     exit(1)
 }
 _ = kvm_lua_gc_stop(runtime.L)
+kvm_set_before_exit { OpenDevices.releaseAllAtExit() }
 let interpreter = Interpreter(runtime: runtime, arguments: arguments, options: options)
 
 // Everything runs inside one protected call, as lua.c's pmain does: errors raised there are
@@ -33,4 +35,5 @@ let succeeded = lua_toboolean(runtime.L, -1) != 0
 interpreter.programName = options.programName
 interpreter.report(status)
 runtime.close()
-exit(succeeded && status == LUA_OK ? 0 : 1)
+// kvm_exit_now, not exit(): see its comment (library destructors racing other threads).
+kvm_exit_now(succeeded && status == LUA_OK ? 0 : 1)

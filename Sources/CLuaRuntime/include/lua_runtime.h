@@ -54,4 +54,16 @@ void kvm_sigint_clear_hooks(void);
 /// Handler used while the REPL waits for input: only records the interrupt and wakes.
 void kvm_sigint_arm_idle(int wake_fd);
 
+// ---- Ending the process ----
+
+/// Runs before the process ends through kvm_exit_now (releases the devices' keys).
+void kvm_set_before_exit(void (*handler)(void));
+/// Ends the process: the before-exit handler, C stdio flushed, then _exit. Skips atexit
+/// handlers and the shared libraries' destructors: libtesseract pulls in libcurl, krb5 and
+/// OpenSSL, whose clean-up at exit can race a thread still using them (a crash after the
+/// last line of output, seen once); nothing of ours needs them.
+void kvm_exit_now(int status) __attribute__((noreturn));
+/// `os.exit([code [, close]])` as Lua's, ending through kvm_exit_now.
+int kvm_os_exit(lua_State *L);
+
 #endif

@@ -375,7 +375,7 @@ enum PowerControl {
 
 /// Devices not closed yet, so that nothing stays pressed when the process ends (normal end,
 /// `os.exit`, an error): an exit handler releases them.
-enum OpenDevices {
+public enum OpenDevices {
     private static let devices = Mutex<[ObjectIdentifier: DeviceHandle]>([:])
     private static let handlerInstalled = Mutex(false)
 
@@ -393,7 +393,7 @@ enum OpenDevices {
     }
 
     /// Runs on the exiting thread; waits at most two seconds for the devices to release.
-    static func releaseAllAtExit() {
+    public static func releaseAllAtExit() {
         let open = devices.withLock { all in
             defer { all.removeAll() }
             return Array(all.values)
