@@ -89,6 +89,7 @@ KVM_XKB_FUNCTION(xkb_keysym_t, xkb_state_key_get_one_sym, (struct xkb_state *sta
     (state, key), 0)
 KVM_XKB_FUNCTION(xkb_mod_mask_t, xkb_state_serialize_mods,
     (struct xkb_state *state, enum xkb_state_component components), (state, components), 0)
+KVM_XKB_FUNCTION(int, xkb_state_led_name_is_active, (struct xkb_state *state, const char *name), (state, name), -1)
 KVM_XKB_FUNCTION(uint32_t, xkb_keysym_to_utf32, (xkb_keysym_t keysym), (keysym), 0)
 KVM_XKB_FUNCTION(int, xkb_keysym_get_name, (xkb_keysym_t keysym, char *buffer, size_t size),
     (keysym, buffer, size), -1)
@@ -108,9 +109,6 @@ KVM_XKB_FUNCTION(enum xkb_compose_status, xkb_compose_state_get_status, (struct 
 KVM_XKB_FUNCTION(int, xkb_compose_state_get_utf8, (struct xkb_compose_state *state, char *buffer, size_t size),
     (state, buffer, size), 0)
 
-/// Debian's Compose file for UTF-8 locales (libx11-data), read directly rather than through the
-/// process locale, XCOMPOSEFILE or ~/.XCompose: the table must not depend on who runs kvmlua.
-/// NULL when the file or the library is missing.
 /// A context that reads Debian's xkb-data, ignores the XKB_DEFAULT_* variables (the layout is the
 /// one the script names) and keeps quiet: an unknown layout is our error message, not
 /// libxkbcommon's log on stderr.
@@ -120,6 +118,9 @@ static inline struct xkb_context *kvm_xkb_quiet_context(void) {
     return context;
 }
 
+/// Debian's Compose file for UTF-8 locales (libx11-data), read directly rather than through the
+/// process locale, XCOMPOSEFILE or ~/.XCompose: the table must not depend on who runs kvmlua.
+/// NULL when the file or the library is missing.
 static inline struct xkb_compose_table *kvm_xkb_compose_table_utf8(struct xkb_context *context) {
     FILE *file = fopen("/usr/share/X11/locale/en_US.UTF-8/Compose", "r");
     if (file == NULL) return NULL;

@@ -32,6 +32,25 @@ import Testing
         #expect(macro.duration == 4)
     }
 
+    @Test("A recording names the layout its type steps were typed with, else the device's")
+    func recordingsNameTheirLayout() throws {
+        let records = [
+            HIDCallRecord(time: 10, steps: [HIDTimedStep(0, .type("hunter2", TypingOptions(layout: .fr, secret: true)))]),
+            HIDCallRecord(time: 10.25, steps: [HIDTimedStep(0, .type("@", TypingOptions(layout: .de)))]),
+            HIDCallRecord(time: 10.5, steps: [HIDTimedStep(0, .key(try KeyChord(parsing: "enter")))]),
+        ]
+        let macro = Macro.recorded(records, start: 10, defaultLayout: "us")
+        let text = macro.text()
+        // The secret step is not recorded, nor does its layout count.
+        #expect(text.hasPrefix("# layout: de\n0.25 type \"@\"\n"), "\(text.debugDescription)")
+        let back = try Macro.parse(text)
+        #expect(back.layout == "de" && back == macro && back.steps.count == 2)
+        // Nothing typed: the device's layout; nothing known: no line.
+        let keysOnly = Macro.recorded(Array(records.suffix(1)), start: 10, defaultLayout: "ch(fr)")
+        #expect(keysOnly.text().hasPrefix("# layout: ch(fr)\n0.5 key "), "\(keysOnly.text().debugDescription)")
+        #expect(Macro.recorded(Array(records.suffix(1)), start: 10).layout == nil)
+    }
+
     @Test func writesBackByteForByte() throws {
         let macro = try Macro.parse(Self.sample)
         #expect(macro.text() == Self.sample)

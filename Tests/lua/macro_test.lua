@@ -42,6 +42,27 @@ t.run {
     dev:close()
   end,
 
+  recorded_layout = function()
+    -- A recording names the layout of its type steps, so another machine (another default
+    -- layout) plays the same keys.
+    local dev = t.sim { host_layout = "ch(fr)" }
+    dev.layout = "ch(fr)"
+    local rec = kvm.macro.record(dev)
+    dev:type("@", { delay = 0 })
+    local macro = rec:stop()
+    t.eq(macro:text():match("^[^\n]*"), "# layout: ch(fr)", "header line")
+    t.eq(typed(dev, "@"), "@", "typed")
+    local back = kvm.macro.parse(macro:text())
+    dev.layout = "us"
+    back:play(dev)
+    t.eq(typed(dev, "@@"), "@@", "played with the recorded layout, not dev.layout")
+    -- Only keys: the device's layout at the time.
+    rec = kvm.macro.record(dev)
+    dev:key("KeyA")
+    t.eq(rec:stop():text():match("^[^\n]*"), "# layout: us", "no type step: dev.layout")
+    dev:close()
+  end,
+
   speed_halves_the_span = function()
     local dev = t.sim()
     local macro = kvm.macro.parse("0 key KeyA\n0.4 key KeyB\n0.8 key KeyC\n")

@@ -51,10 +51,11 @@ enum InputBindings {
             `opts.layout`: the target's keyboard layout, any XKB `layout(variant)` name
             (`"ch(fr)"`, `"gb"`, `"de(nodeadkeys)"`; `kvm.layouts()` lists them; `"us"`, `"uk"`,
             `"de"`, `"fr"` also work without libxkbcommon), default `dev.layout`; AltGr, the ISO
-            key and dead keys are handled. `opts.delay`: seconds between keys (default 0.01),
-            `opts.secret = true`: the text is never logged, recorded or kept in history. A character
-            the layout cannot type raises `usage` before anything is sent, naming common layouts
-            that could type it.
+            key and dead keys are handled, and a level 3 on an ordinary key (neo's Mod3, held with
+            the key; firmware 2.3.1 and older cannot send that and raise `unsupported`).
+            `opts.delay`: seconds between keys (default 0.01), `opts.secret = true`: the text is
+            never logged, recorded or kept in history. A character the layout cannot type raises
+            `usage` before anything is sent, naming common layouts that could type it.
             """
         ) { call, d in
             let text = try call.string(2)

@@ -67,8 +67,9 @@ enum LiveKeyboard {
         }
         write("\nLive keyboard ended.\n")
         guard var macro = recorder?.stop() else { return nil }
-        // The recording's `type` steps are in this layout: the file says so.
-        if layout.name != "us" { macro.layout = layout.name }
+        // The recording's `type` steps are in this layout (also when nothing was typed but
+        // chords): the file says so.
+        macro.layout = layout.name
         return macro
     }
 

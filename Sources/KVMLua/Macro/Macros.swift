@@ -133,7 +133,9 @@ enum MacroBindings {
                 Reads `.kvm-macro` text: one step per line, `<offset seconds> <step>` where step is
                 `key_down <spec>`, `key_up <spec>`, `key <spec>`, `type "<text>"` (JSON string escapes),
                 `move <x> <y>` (fractions), `move_by <dx> <dy>`, `mouse_down <button>`, `mouse_up <button>`
-                or `scroll <notches>`; `#` starts a comment. A bad line raises `usage` naming its number.
+                or `scroll <notches>`; `#` starts a comment. A comment line `# layout: NAME` (any
+                `kvm.layouts()` name) names the target's layout for the `type` steps. A bad line raises
+                `usage` naming its number.
                 """,
                 body: { call in
                     let text = try call.string(1)
@@ -176,7 +178,9 @@ enum MacroBindings {
             "kvm.macro.record", signature: "kvm.macro.record(dev)", returns: "Recorder",
             """
             Starts recording: every keyboard and mouse call made on `dev` goes to the device as usual
-            and is captured with its time (secret text is not). `rec:stop()` returns the Macro.
+            and is captured with its time (secret text is not). `rec:stop()` returns the Macro; its
+            text starts with a `# layout: NAME` line, the layout its `type` steps were typed with
+            (else `dev.layout`), which `macro:play` uses on any machine.
             """,
             body: { call in
                 let device = try call.object(1, as: DeviceHandle.self, typeName: DeviceHandle.typeName)
@@ -228,6 +232,6 @@ final class RecorderHandle: LuaSendableObject {
             value.observer = nil
             return value.records
         }
-        return Macro.recorded(records, start: start)
+        return Macro.recorded(records, start: start, defaultLayout: LayoutBindings.defaultLayout(for: device).name)
     }
 }

@@ -28,6 +28,11 @@ public struct HIDCallRecord: Sendable {
     /// `MonotonicClock` seconds.
     public var time: Double
     public var steps: [HIDTimedStep]
+
+    public init(time: Double, steps: [HIDTimedStep]) {
+        self.time = time
+        self.steps = steps
+    }
 }
 
 public final class HIDController: Sendable {

@@ -352,6 +352,14 @@ public struct HIDCompiler: Sendable {
                 }
                 throw NanoKVMError(.usage, message)
             }
+            if generation == .legacy, let levelThreeKey = sequence.lazy.compactMap(\.heldUsage).first {
+                // The legacy server writes one key per report, so a key cannot be held while
+                // another is pressed: the report of the second releases the first.
+                let what = options.secret ? "character \(position) of the secret text" : "character \(Self.describe(character))"
+                throw NanoKVMError(
+                    .unsupported,
+                    "\(what) cannot be typed on the '\(options.layout.name)' layout with this firmware: its level 3 is the key \(KeyNames.canonicalName(of: .key(levelThreeKey))) held with another, and the keyboard messages of firmware 2.3.1 and older carry one key")
+            }
             strokes += sequence
         }
         var time = start
@@ -362,6 +370,13 @@ public struct HIDCompiler: Sendable {
             state.modifiers |= stroke.modifiers
             switch generation {
             case .current:
+                if let levelThreeKey = stroke.heldUsage, !state.keys.contains(levelThreeKey) {
+                    // The level-3 key in a report of its own first, as a modifier is pressed
+                    // before the key: a host that reads a report's keys in usage order must
+                    // not see the base key before it.
+                    state.keys.append(levelThreeKey)
+                    emit(.keyboard(state.keyboardReport), at: pressAt)
+                }
                 if !state.keys.contains(stroke.usage) { state.keys.append(stroke.usage) }
                 emit(.keyboard(state.keyboardReport), at: pressAt)
                 state = held

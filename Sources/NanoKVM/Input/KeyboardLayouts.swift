@@ -4,17 +4,24 @@
 // reports back into text), so both sides always agree. The NanoKVM's own paste tables
 // (protocol §6.3.1) are a different thing: they belong to the device and live in the simulator.
 
-/// One key press: a HID usage plus the modifier byte of the keyboard report.
+/// One key press: a HID usage plus the modifier byte of the keyboard report, and on layouts
+/// whose level 3 is an ordinary key (neo's Mod3 on CapsLock and `#`, not AltGr) that key,
+/// held down around the press.
 public struct KeyStroke: Sendable, Hashable, CustomStringConvertible {
     public var usage: UInt8
     public var modifiers: UInt8
+    /// A key (not a modifier bit) pressed before `usage` and released with it, nil for none.
+    public var heldUsage: UInt8?
 
-    public init(usage: UInt8, modifiers: UInt8 = 0) {
+    public init(usage: UInt8, modifiers: UInt8 = 0, heldUsage: UInt8? = nil) {
         self.usage = usage
         self.modifiers = modifiers
+        self.heldUsage = heldUsage
     }
 
-    public var description: String { "usage 0x\(Self.hex(usage)) modifiers 0x\(Self.hex(modifiers))" }
+    public var description: String {
+        "usage 0x\(Self.hex(usage)) modifiers 0x\(Self.hex(modifiers))" + (heldUsage.map { " holding usage 0x\(Self.hex($0))" } ?? "")
+    }
 
     private static func hex(_ byte: UInt8) -> String {
         let digits = Array("0123456789ABCDEF")
@@ -81,7 +88,7 @@ public struct KeyboardLayout: Sendable {
         var levels: [UInt8: [Character?]] = [:]
         // Deterministic: sort so that the same layout always builds the same reverse table.
         for (character, stroke) in strokes.sorted(by: { $0.key < $1.key }) {
-            let level = Self.level(of: stroke.modifiers)
+            let level = Self.level(of: stroke)
             var slots = levels[stroke.usage] ?? [nil, nil, nil, nil]
             if slots[level] == nil { slots[level] = character }
             levels[stroke.usage] = slots
@@ -91,7 +98,7 @@ public struct KeyboardLayout: Sendable {
         let order = deadKeys.sorted { ($0.key.usage, $0.key.modifiers) < ($1.key.usage, $1.key.modifiers) }
         for (stroke, accent) in order {
             var slots = deadLevels[stroke.usage] ?? [nil, nil, nil, nil]
-            slots[Self.level(of: stroke.modifiers)] = accent
+            slots[Self.level(of: stroke)] = accent
             deadLevels[stroke.usage] = slots
         }
         self.deadLevels = deadLevels
@@ -185,8 +192,10 @@ public struct KeyboardLayout: Sendable {
         ]
     }()
 
-    static func level(of modifiers: UInt8) -> Int {
-        (modifiers & KeyModifier.anyShift != 0 ? 1 : 0) + (modifiers & KeyModifier.rightAlt != 0 ? 2 : 0)
+    /// 0 plain, 1 Shift, 2 level 3 (AltGr, or the held level-3 key), 3 Shift + level 3.
+    static func level(of stroke: KeyStroke) -> Int {
+        (stroke.modifiers & KeyModifier.anyShift != 0 ? 1 : 0)
+            + (stroke.modifiers & KeyModifier.rightAlt != 0 || stroke.heldUsage != nil ? 2 : 0)
     }
 
     /// The layout called `name`, nil when there is none (see `resolve(_:)` for why).

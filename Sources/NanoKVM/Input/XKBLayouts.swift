@@ -1,8 +1,9 @@
 // Every XKB keyboard layout, through libxkbcommon and Debian's xkb-data: the keymap of
 // `layout(variant)` is compiled as a Linux desktop compiles it, and turned into the reverse table
-// `dev:type` needs (character → HID usage + modifier bits), levels 1–4 (Shift, AltGr = ISO
-// Level3, Shift+AltGr), the ISO key <LSGT> (usage 0x64), the keypad last. Characters that only a
-// dead key reaches are a dead key followed by a base key, as Debian's Compose data composes them.
+// `dev:type` needs (character → HID usage + modifier bits), levels 1–4 (Shift, level 3 =
+// ISO_Level3_Shift, Shift + level 3; level 3 is AltGr on most layouts, a key held in the report
+// on neo), the ISO key <LSGT> (usage 0x64), the keypad last. Characters that only a dead key
+// reaches are a dead key followed by a base key, as Debian's Compose data composes them.
 //
 // The table is built once per layout per process and is plain Swift data afterwards: no C
 // object outlives the build. libxkbcommon is loaded on first use (CXKBCommon/shim.h).
@@ -149,10 +150,6 @@ public enum XKBEngine {
         + Array(0x04...0x1D) + [0x87, 0x89]
     private static let keypadUsages: [UInt8] = [0x54, 0x55, 0x56, 0x57, 0x63, 0x67, 0x85]
 
-    /// XKB keycodes of Left Shift and Right Alt (evdev 42 and 100, + 8).
-    private static let leftShiftKeycode: UInt32 = 50
-    private static let rightAltKeycode: UInt32 = 108
-
     private struct Candidate {
         var stroke: KeyStroke
         var keysym: xkb_keysym_t
@@ -203,22 +200,33 @@ public enum XKBEngine {
         }
         defer { kvm_xkb_keymap_unref(keymap) }
 
-        // Which modifier bits of a report produce which XKB modifier mask on this keymap
-        // (first wins: the simplest way to a mask).
-        var strokeModifiers: [xkb_mod_mask_t: UInt8] = [:]
-        let combinations: [(UInt8, [UInt32])] = [
-            (0, []), (KeyModifier.leftShift, [leftShiftKeycode]), (KeyModifier.rightAlt, [rightAltKeycode]),
-            (KeyModifier.leftShift | KeyModifier.rightAlt, [leftShiftKeycode, rightAltKeycode]),
+        // Which ways of holding keys produce which XKB modifier mask on this keymap (first
+        // wins: the simplest way to a mask). Level 3 is ISO_Level3_Shift wherever the layout
+        // puts it: AltGr on most, an ordinary key on neo (Mod3 on CapsLock and `#`, while
+        // Right Alt is its level 5).
+        var strokeWays: [xkb_mod_mask_t: HeldWay] = [:]
+        var ways: [HeldWay] = [
+            HeldWay(modifiers: 0), HeldWay(modifiers: KeyModifier.leftShift), HeldWay(modifiers: KeyModifier.rightAlt),
+            HeldWay(modifiers: KeyModifier.leftShift | KeyModifier.rightAlt),
         ]
-        for (bits, keycodes) in combinations {
+        switch levelThreeKey(keymap) {
+        case let usage? where usage < 0xE0:
+            ways += [HeldWay(modifiers: 0, heldUsage: usage), HeldWay(modifiers: KeyModifier.leftShift, heldUsage: usage)]
+        case let usage? where usage != 0xE6:
+            let bit = UInt8(1) << (usage - 0xE0)
+            ways += [HeldWay(modifiers: bit), HeldWay(modifiers: KeyModifier.leftShift | bit)]
+        default:
+            break
+        }
+        for way in ways {
             guard let state = kvm_xkb_state_new(keymap) else { continue }
-            for keycode in keycodes { _ = kvm_xkb_state_update_key(state, keycode, XKB_KEY_DOWN) }
+            for keycode in way.keycodes { _ = kvm_xkb_state_update_key(state, keycode, XKB_KEY_DOWN) }
             let mask = kvm_xkb_state_serialize_mods(state, XKB_STATE_MODS_EFFECTIVE)
             kvm_xkb_state_unref(state)
-            if strokeModifiers[mask] == nil { strokeModifiers[mask] = bits }
+            if strokeWays[mask] == nil { strokeWays[mask] = way }
         }
 
-        // Every key and level reachable with those bits.
+        // Every key and level reachable in those ways.
         var candidates: [Candidate] = []
         for (order, usage) in (mainUsages + keypadUsages).enumerated() {
             guard let keycode = EvdevUsages.xkbKeycode(usage: usage) else { continue }
@@ -230,15 +238,15 @@ public enum XKBEngine {
                 guard count == 1, let keysym = symbols?.pointee else { continue }
                 var masks = [xkb_mod_mask_t](repeating: 0, count: 16)
                 let maskCount = kvm_xkb_keymap_key_get_mods_for_level(keymap, keycode, 0, level, &masks, masks.count)
-                var best: UInt8?
+                var best: HeldWay?
                 for mask in masks.prefix(maskCount) {
-                    guard let bits = strokeModifiers[mask] else { continue }
-                    if best.map({ cost(bits) < cost($0) }) ?? true { best = bits }
+                    guard let way = strokeWays[mask], way.heldUsage != usage else { continue }
+                    if best.map({ way.cost < $0.cost }) ?? true { best = way }
                 }
-                guard let bits = best else { continue }
+                guard let way = best else { continue }
                 candidates.append(Candidate(
-                    stroke: KeyStroke(usage: usage, modifiers: bits), keysym: keysym,
-                    cost: (keypad ? 10_000 : 0) + cost(bits) * 1_000 + order))
+                    stroke: KeyStroke(usage: usage, modifiers: way.modifiers, heldUsage: way.heldUsage), keysym: keysym,
+                    cost: (keypad ? 10_000 : 0) + way.cost * 1_000 + order))
             }
         }
         candidates.sort { $0.cost < $1.cost }
@@ -284,10 +292,49 @@ public enum XKBEngine {
         return KeyboardLayout(name: name.description, xkbName: name, strokes: strokes, deadKeys: deadKeys, sequences: sequences)
     }
 
-    /// Fewer modifiers first; Shift before AltGr.
-    private static func cost(_ bits: UInt8) -> Int {
-        bits.nonzeroBitCount * 2 + (bits & KeyModifier.rightAlt != 0 ? 1 : 0)
+    /// Modifier bits and possibly an ordinary key held with a stroke.
+    private struct HeldWay {
+        var modifiers: UInt8
+        var heldUsage: UInt8?
+
+        /// The XKB keycodes pressed: the modifiers' keys, then the held key.
+        var keycodes: [UInt32] {
+            var keycodes: [UInt32] = []
+            for (bit, usage) in EvdevUsages.modifierUsages.enumerated() where modifiers & (UInt8(1) << bit) != 0 {
+                if let keycode = EvdevUsages.xkbKeycode(usage: usage) { keycodes.append(keycode) }
+            }
+            if let heldUsage, let keycode = EvdevUsages.xkbKeycode(usage: heldUsage) { keycodes.append(keycode) }
+            return keycodes
+        }
+
+        /// Lower is simpler: fewer modifiers first, Shift before AltGr; a held key after Right
+        /// Alt alone (it is an extra report, and the legacy protocol cannot send it: neo's
+        /// level 5 wins over its level 3 for a character on both) but before Shift + Right Alt.
+        var cost: Int {
+            modifiers.nonzeroBitCount * 2 + (modifiers & KeyModifier.rightAlt != 0 ? 1 : 0) + (heldUsage == nil ? 0 : 4)
+        }
     }
+
+    /// The key whose first level is ISO_Level3_Shift: a modifier (Right Alt, sent as its bit)
+    /// when one is, else the first ordinary key in usage order. On neo that is `#`/BKSL (0x31)
+    /// before CapsLock (0x39): on a host whose layout is not neo a stray `#` is visible and
+    /// harmless where CapsLock would switch on Caps Lock for everything typed after it.
+    /// Nil when the layout has no level 3.
+    static func levelThreeKey(_ keymap: OpaquePointer) -> UInt8? {
+        var found: UInt8?
+        for usage in EvdevUsages.modifierUsages + Array(0x04...0xDF) {
+            guard let keycode = EvdevUsages.xkbKeycode(usage: usage) else { continue }
+            var symbols: UnsafePointer<xkb_keysym_t>?
+            let count = kvm_xkb_keymap_key_get_syms_by_level(keymap, keycode, 0, 0, &symbols)
+            guard count == 1, symbols?.pointee == levelThreeShiftKeysym else { continue }
+            if usage >= 0xE0 { return usage }
+            if found == nil { found = usage }
+        }
+        return found
+    }
+
+    /// XKB_KEY_ISO_Level3_Shift.
+    static let levelThreeShiftKeysym: xkb_keysym_t = 0xFE03
 
     /// The keymap of `name` with the evdev rules and a pc105 keyboard (the one with the ISO key).
     static func compile(_ context: OpaquePointer, _ name: XKBLayoutName) -> OpaquePointer? {

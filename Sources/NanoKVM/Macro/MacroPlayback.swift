@@ -24,8 +24,12 @@ extension Macro {
 
     /// The macro of recorded calls: every step at its time from `start` (`MonotonicClock`).
     /// Secret text is never reported by the controller; `release_all` has no macro step.
-    public static func recorded(_ records: [HIDCallRecord], start: Double) -> Macro {
+    /// The macro names its layout (`# layout:`, first line): the one its `type` steps were
+    /// typed with, else `defaultLayout` (the device's), so that it types the same keys when
+    /// played where another layout is the default.
+    public static func recorded(_ records: [HIDCallRecord], start: Double, defaultLayout: String? = nil) -> Macro {
         var items: [(offset: Double, action: MacroAction)] = []
+        var typedLayout: String?
         for record in records {
             for timed in record.steps {
                 let offset = max(0, record.time - start + timed.offset)
@@ -34,7 +38,9 @@ extension Macro {
                 case .keyDown(let chord): action = .keyDown(chord.description)
                 case .keyUp(let chord): action = .keyUp(chord.description)
                 case .key(let chord): action = .key(chord.description)
-                case .type(let text, let options): action = options.secret ? nil : .type(text)
+                case .type(let text, let options):
+                    action = options.secret ? nil : .type(text)
+                    if !options.secret, typedLayout == nil { typedLayout = options.layout.name }
                 case .move(let x, let y): action = .move(x: x, y: y)
                 case .moveBy(let dx, let dy): action = .moveBy(dx: dx, dy: dy)
                 case .mouseDown(let button): action = .mouseDown(button.rawValue)
@@ -51,6 +57,7 @@ extension Macro {
             last = max(last, item.offset)
             macro.append(item.action, at: last)
         }
+        macro.layout = typedLayout ?? defaultLayout
         return macro
     }
 }

@@ -18,6 +18,22 @@ struct HostKeyboard: Sendable {
     private var deadKey = KeyboardLayout.DeadKeyState()
     private var modifiers: UInt8 = 0
     private var keys: [UInt8] = []
+    private var locks = HostLocks()
+
+    /// Caps Lock and Num Lock as the keymap's state holds them (a desktop drives the LEDs
+    /// from it): a key locks only what its keysym locks, so neo's CapsLock (level 3 while
+    /// held) locks nothing and its two Shifts lock Caps Lock.
+    struct HostLocks: Sendable, Equatable {
+        var capsLock = false
+        var numLock = false
+    }
+
+    /// True when the keymap's state decides the locks (libxkbcommon); false when the host
+    /// toggles them itself on the CapsLock and NumLock usages (the built-in tables).
+    var keymapDrivesLocks: Bool { session != nil }
+
+    /// The locks after the last report when that report changed them, else nil.
+    private(set) var changedLocks: HostLocks?
 
     init(layout: KeyboardLayout) {
         self.layout = layout
@@ -59,6 +75,9 @@ struct HostKeyboard: Sendable {
             guard let keycode = EvdevUsages.xkbKeycode(usage: usage) else { continue }
             texts[usage] = session.press(keycode)
         }
+        let newLocks = session.locks
+        changedLocks = newLocks == locks ? nil : newLocks
+        locks = newLocks
         return texts
     }
 }
@@ -106,6 +125,13 @@ final class XKBSession: @unchecked Sendable {
         kvm_xkb_state_unref(state)
         kvm_xkb_keymap_unref(keymap)
         kvm_xkb_context_unref(context)
+    }
+
+    /// The Caps Lock and Num Lock indicators of the state.
+    var locks: HostKeyboard.HostLocks {
+        HostKeyboard.HostLocks(
+            capsLock: kvm_xkb_state_led_name_is_active(state, XKB_LED_NAME_CAPS) == 1,
+            numLock: kvm_xkb_state_led_name_is_active(state, XKB_LED_NAME_NUM) == 1)
     }
 
     func update(_ keycode: UInt32, down: Bool) {

@@ -331,6 +331,10 @@ final class VirtualHost: Sendable {
         let keys = bytes[2...].filter { $0 != 0 && $0 != 1 }
         let newlyPressed = keys.filter { !s.input.pressedKeys.contains($0) }
         let typed = s.keyboard.apply(modifiers: modifiers, keys: Array(keys), capsLock: s.input.capsLock)
+        if let locks = s.keyboard.changedLocks {
+            s.input.capsLock = locks.capsLock
+            s.input.numLock = locks.numLock
+        }
         s.input.modifiers = modifiers
         s.input.pressedKeys = Array(keys)
         let control = modifiers & KeyModifier.anyControl != 0 && modifiers & KeyModifier.anyAlt == 0
@@ -341,8 +345,8 @@ final class VirtualHost: Sendable {
             case 0x28, 0x58: text = "\n"
             case 0x2A: text = "\u{8}"
             case 0x2B: text = "\t"
-            case 0x39: s.input.capsLock.toggle()
-            case 0x53: s.input.numLock.toggle()
+            case 0x39 where !s.keyboard.keymapDrivesLocks: s.input.capsLock.toggle()
+            case 0x53 where !s.keyboard.keymapDrivesLocks: s.input.numLock.toggle()
             case 0x47: s.input.scrollLock.toggle()
             case 0x59...0x62 where s.input.numLock && modifiers & (KeyModifier.anyControl | KeyModifier.anyAlt) == 0:
                 text = String(usage == 0x62 ? 0 : Int(usage) - 0x58)
