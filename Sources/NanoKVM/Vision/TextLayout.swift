@@ -54,6 +54,11 @@ struct TextBand: Sendable, Equatable {
     /// The ink rows only: what identifies a line from one frame to the next (a margin depends
     /// on the neighbours).
     var core: PixelRect
+    /// The rows of the core with a tenth of its densest row's ink or more: the text's height
+    /// for choosing the scale of an area's single read, which a mouse pointer touching the
+    /// line leaves alone. (Whole screens use the median core height of all lines, which the
+    /// pointer cannot move.)
+    var textHeight: Int
     var segments: [TextSegment]
 }
 
@@ -119,7 +124,8 @@ struct TextPage: Sendable {
         let typical = cores.isEmpty ? 16 : cores[cores.count / 2]
         let rule = Self.verticalRuns(marked, width: w, height: h, longerThan: max(2 * typical + 2, 20))
         for i in 0..<ink.count where rule[i] { ink[i] = false }
-        let cores2 = Self.findBands(Self.rowInk(ink, except: nil, width: w, height: h), height: h)
+        let rowInk = Self.rowInk(ink, except: nil, width: w, height: h)
+        let cores2 = Self.findBands(rowInk, height: h)
         var bands: [TextBand] = []
         for (index, core) in cores2.enumerated() {
             // Margins above and below, never reaching into the neighbouring lines (their
@@ -131,7 +137,9 @@ struct TextPage: Sendable {
             let band = PixelRect(x: 0, y: top, width: w, height: bottom - top)
             let segments = Self.segments(image, background: background, ink: ink, band: band, core: core)
             guard !segments.isEmpty else { continue }
-            bands.append(TextBand(band: band, core: core, segments: segments))
+            let peak = rowInk[core.y..<core.maxY].max() ?? 0
+            let textHeight = rowInk[core.y..<core.maxY].filter { $0 >= max(3, peak / 10) }.count
+            bands.append(TextBand(band: band, core: core, textHeight: max(textHeight, 1), segments: segments))
         }
         self.background = background
         self.rule = rule
@@ -403,8 +411,8 @@ struct TextPage: Sendable {
         return out
     }
 
-    /// The whole image dark on light: every segment normalised, white elsewhere.
-    func normalizedPage() -> GrayImage {
+    /// The whole image dark on light: every segment of `bands` normalised, white elsewhere.
+    func normalizedPage(_ bands: [TextBand]) -> GrayImage {
         var out = GrayImage(width: image.width, height: image.height, value: 255)
         for band in bands {
             for segment in band.segments {

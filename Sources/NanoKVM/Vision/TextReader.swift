@@ -14,7 +14,7 @@ public enum OCRMode: String, Sendable, CaseIterable {
     case block
     /// A single line.
     case line
-    /// A single word.
+    /// A single word (read as a line, which Tesseract reads better).
     case word
 }
 
@@ -130,11 +130,22 @@ public final class ScreenTextReader: Sendable {
         case .screen:
             break
         case .block, .line, .word:
-            let segmentation: OCRSegmentation = options.mode == .block ? .block : options.mode == .line ? .line : .word
-            guard !page.bands.isEmpty else {
+            // A word is read as a line: Tesseract's single-word mode misreads console fonts
+            // ("Install" as "anstatt" where the line mode reads it right).
+            let segmentation: OCRSegmentation = options.mode == .block ? .block : .line
+            // Lines cut by the area's top or bottom edge (the ascenders of the next line) are
+            // left out: they would read as stray characters, or make one line look like two.
+            let tallest = page.bands.map(\.core.height).max() ?? 0
+            let kept = page.bands.filter { band in
+                let cut = band.core.y == 0 || band.core.maxY >= gray.height
+                return !cut || band.core.height * 3 >= tallest * 2
+            }
+            guard !kept.isEmpty else {
                 return OCRResult(frameWidth: frame.width, frameHeight: frame.height, lines: [], recognizedBands: 0, reusedBands: 0)
             }
-            let lines = try await readWhole(page, textHeight: typical, segmentation: segmentation, origin: origin)
+            let keptHeights = kept.map(\.textHeight).sorted()
+            let lines = try await readWhole(
+                page, bands: kept, textHeight: keptHeights[keptHeights.count / 2], segmentation: segmentation, origin: origin)
             return OCRResult(frameWidth: frame.width, frameHeight: frame.height, lines: lines, recognizedBands: 1, reusedBands: 0)
         }
         let previous = cache.withLock { $0 }
@@ -204,11 +215,11 @@ public final class ScreenTextReader: Sendable {
 
     /// The whole (normalised) area read with `segmentation`, as lines in frame pixels.
     private func readWhole(
-        _ page: TextPage, textHeight: Int, segmentation: OCRSegmentation, origin: (x: Int, y: Int)
+        _ page: TextPage, bands: [TextBand], textHeight: Int, segmentation: OCRSegmentation, origin: (x: Int, y: Int)
     ) async throws(NanoKVMError) -> [OCRLine] {
         let scale = textHeight > 40 ? 1 : TextPreparation.scaleFactor(lineHeight: textHeight)
         let border = OCRComposite.border
-        let image = TextPreparation.prepare(page.normalizedPage(), scale: TextScale(up: scale, down: 1), phase: (0, 0)).bordered(border)
+        let image = TextPreparation.prepare(page.normalizedPage(bands), scale: TextScale(up: scale, down: 1), phase: (0, 0)).bordered(border)
         let recognized = try await engine.recognize(image, segmentation: segmentation, language: options.language)
         let region = PixelRect(x: 0, y: 0, width: page.image.width, height: page.image.height)
         var byLine: [Int: [OCRWord]] = [:]
