@@ -59,6 +59,8 @@ struct TextBand: Sendable, Equatable {
     /// line leaves alone. (Whole screens use the median core height of all lines, which the
     /// pointer cannot move.)
     var textHeight: Int
+    /// Those rows (image rows).
+    var textRows: Range<Int>
     var segments: [TextSegment]
 }
 
@@ -138,8 +140,9 @@ struct TextPage: Sendable {
             let segments = Self.segments(image, background: background, ink: ink, band: band, core: core)
             guard !segments.isEmpty else { continue }
             let peak = rowInk[core.y..<core.maxY].max() ?? 0
-            let textHeight = rowInk[core.y..<core.maxY].filter { $0 >= max(3, peak / 10) }.count
-            bands.append(TextBand(band: band, core: core, textHeight: max(textHeight, 1), segments: segments))
+            let dense = (core.y..<core.maxY).filter { rowInk[$0] >= max(3, peak / 10) }
+            let textRows = (dense.first ?? core.y)..<((dense.last ?? core.maxY - 1) + 1)
+            bands.append(TextBand(band: band, core: core, textHeight: max(dense.count, 1), textRows: textRows, segments: segments))
         }
         self.background = background
         self.rule = rule
@@ -383,6 +386,13 @@ struct TextPage: Sendable {
     /// faintest quarter (JPEG noise and ringing) white; rules and other backgrounds white:
     /// columns on another background, and in the margins pixels on another background (not
     /// within the ink rows, where the bar of a T can outweigh a row's median).
+    func normalized(_ segment: TextSegment, of band: TextBand) -> GrayImage {
+        var out = normalized(segment, core: band.core)
+        let allowance = max(band.textHeight * 3 / 5, 2)
+        TextPreparation.removeStrays(&out, rows: (band.textRows.lowerBound - segment.rect.y - allowance)..<(band.textRows.upperBound - segment.rect.y + allowance))
+        return out
+    }
+
     func normalized(_ segment: TextSegment, core: PixelRect) -> GrayImage {
         let r = segment.rect
         var out = GrayImage(width: r.width, height: r.height, value: 255)
@@ -416,7 +426,7 @@ struct TextPage: Sendable {
         var out = GrayImage(width: image.width, height: image.height, value: 255)
         for band in bands {
             for segment in band.segments {
-                let piece = normalized(segment, core: band.core)
+                let piece = normalized(segment, of: band)
                 let r = segment.rect
                 for row in 0..<r.height {
                     for column in 0..<r.width {
@@ -493,6 +503,40 @@ enum TextPreparation {
             }
         }
         return out
+    }
+
+    /// Erases ink (8-connected) reaching outside `rows` (the line's text rows and an allowance
+    /// for ascenders and descenders): a mouse pointer resting on the line, the edge of a line
+    /// above or below. `image` is dark on light.
+    static func removeStrays(_ image: inout GrayImage, rows: Range<Int>) {
+        let w = image.width, h = image.height
+        guard w > 0, h > 0, rows.lowerBound > 0 || rows.upperBound < h else { return }
+        var seen = [Bool](repeating: false, count: w * h)
+        var stack: [Int] = []
+        var component: [Int] = []
+        for start in 0..<(w * h) where image.pixels[start] < 128 && !seen[start] {
+            component.removeAll(keepingCapacity: true)
+            stack.append(start)
+            seen[start] = true
+            var outside = false
+            while let i = stack.popLast() {
+                component.append(i)
+                let x = i % w, y = i / w
+                if !rows.contains(y) { outside = true }
+                for dy in -1...1 {
+                    for dx in -1...1 where dx != 0 || dy != 0 {
+                        let nx = x + dx, ny = y + dy
+                        guard nx >= 0, ny >= 0, nx < w, ny < h else { continue }
+                        let n = ny * w + nx
+                        if !seen[n] && image.pixels[n] < 128 {
+                            seen[n] = true
+                            stack.append(n)
+                        }
+                    }
+                }
+            }
+            if outside { for i in component { image.pixels[i] = 255 } }
+        }
     }
 
     /// Erases tiny ink specks that sit alone inside a glyph's enclosed hole: the dot of a dotted

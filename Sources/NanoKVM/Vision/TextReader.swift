@@ -331,7 +331,7 @@ struct OCRComposite: Sendable {
                 // pixels starts its ink on a block's edge).
                 let r = segment.rect
                 let phase = (x: (segment.inkStart - r.x) % scale.down, y: (band.core.y - r.y) % scale.down)
-                let image = TextPreparation.prepare(page.normalized(segment, core: band.core), scale: scale, phase: phase)
+                let image = TextPreparation.prepare(page.normalized(segment, of: band), scale: scale, phase: phase)
                 let covered = PixelRect(
                     x: r.x + phase.x, y: r.y + phase.y, width: (r.width - phase.x) / scale.down * scale.down,
                     height: (r.height - phase.y) / scale.down * scale.down)
