@@ -110,6 +110,32 @@ public struct GrayImage: Sendable, Equatable {
         return out
     }
 
+    /// Shrunk by an integer `factor` by averaging `factor`×`factor` blocks, the first block at
+    /// (`phaseX`, `phaseY`) (the columns and rows before it, and a partial block at the end, dropped).
+    public func downscaled(by factor: Int, phaseX: Int = 0, phaseY: Int = 0) -> GrayImage {
+        guard factor > 1 else { return self }
+        let px = min(max(phaseX, 0), width), py = min(max(phaseY, 0), height)
+        let w = (width - px) / factor, h = (height - py) / factor
+        var out = GrayImage(width: w, height: h)
+        guard w > 0, h > 0 else { return out }
+        let area = factor * factor
+        pixels.withUnsafeBufferPointer { source in
+            out.pixels.withUnsafeMutableBufferPointer { destination in
+                for y in 0..<h {
+                    for x in 0..<w {
+                        var sum = 0
+                        for dy in 0..<factor {
+                            let row = (py + y * factor + dy) * width + px + x * factor
+                            for dx in 0..<factor { sum += Int(source[row + dx]) }
+                        }
+                        destination[y * w + x] = UInt8((sum + area / 2) / area)
+                    }
+                }
+            }
+        }
+        return out
+    }
+
     /// Halved in both directions by averaging 2×2 blocks (the coarse level of the needle search).
     public func halved() -> GrayImage {
         let w = width / 2

@@ -162,7 +162,7 @@ private final class Worker: @unchecked Sendable {  // safe: `apis` is used only 
                 kvm_TessDeleteText(text)
                 var left: Int32 = 0, top: Int32 = 0, right: Int32 = 0, bottom: Int32 = 0
                 guard let page, kvm_TessPageIteratorBoundingBox(page, RIL_WORD, &left, &top, &right, &bottom) != 0 else { continue }
-                let trimmed = word.trimmingWhitespace()
+                let trimmed = word.trimmingWhitespace().withScreenQuotes()
                 guard !trimmed.isEmpty else { continue }
                 words.append(
                     RecognizedWord(
@@ -176,6 +176,23 @@ private final class Worker: @unchecked Sendable {  // safe: `apis` is used only 
 }
 
 extension String {
+    /// Tesseract's English model answers typographic quotes; screens that draw text (consoles,
+    /// firmware, boot loaders) have the ASCII ones, and scripts wait for those: ’ and ‘ are
+    /// the apostrophe and the backquote of a console font (which slants it), “ ” the quote.
+    func withScreenQuotes() -> String {
+        guard unicodeScalars.contains(where: { (0x2018...0x201D).contains($0.value) }) else { return self }
+        var out = String.UnicodeScalarView()
+        for scalar in unicodeScalars {
+            switch scalar.value {
+            case 0x2018: out.append("`")
+            case 0x2019: out.append("'")
+            case 0x201C, 0x201D: out.append("\"")
+            default: out.append(scalar)
+            }
+        }
+        return String(out)
+    }
+
     func trimmingWhitespace() -> String {
         let scalars = unicodeScalars
         guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }),

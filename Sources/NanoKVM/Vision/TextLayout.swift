@@ -1,8 +1,17 @@
-// Preprocessing for OCR, which matters more than the engine: text-line bands and segments
-// found from ink per row/column, each segment made dark-on-light (Tesseract 4+ is trained on
-// that; light-on-dark consoles and BIOS screens are inverted here), contrast-stretched and
-// upscaled until its x-height is well above the ~10 px below which Tesseract reads poorly
-// (an 8×16 console font has an x-height of about 8 px at 1:1).
+// Preprocessing for OCR, which matters more than the engine. `TextPage` finds where the text is
+// and how it is drawn:
+//  - a background map: every pixel row's running median over a window wider than any glyph
+//    stroke, so thin strokes drop out and what is left is the colour the text sits on — which
+//    changes along a row on BIOS and boot-loader screens (a highlighted tab or menu entry, a
+//    title bar, the black border around a centred 80×25 text mode);
+//  - ink: pixels that differ from the background under them, less vertical rules (box sides,
+//    column dividers: ink runs much taller than a text line), which are erased;
+//  - bands (text lines) from the rows with ink, and in each band segments: first where the
+//    background changes, then at wide blank gaps (a label and its value far apart).
+// Each segment is then made dark on light on its own (Tesseract 4+ is trained on that; light on
+// dark text is inverted), stretched from its own background to its own ink, and upscaled until
+// its x-height is well above the ~10 px below which Tesseract reads poorly (an 8×16 console
+// font has an x-height of about 8 px at 1:1).
 
 /// A rectangle of pixels.
 public struct PixelRect: Sendable, Hashable {
@@ -21,49 +30,225 @@ public struct PixelRect: Sendable, Hashable {
     }
 }
 
-enum TextLayout {
-    /// A pixel is ink when it differs from its row's background by more than this (well above
+/// Part of a text line on one background.
+struct TextSegment: Sendable, Equatable {
+    /// The band's rows (with margins) and the segment's columns (with padding), in image pixels.
+    var rect: PixelRect
+    /// The background level under the text.
+    var background: Int
+    /// Light text on a dark background (inverted when prepared).
+    var lightText: Bool
+    /// How far the ink is from the background (a high percentile): that distance becomes black.
+    var contrast: Int
+    /// The first column with ink (in image pixels).
+    var inkStart: Int
+    /// The background of each of the rect's columns (a blurred edge of the neighbouring
+    /// background can belong to the segment's columns).
+    var columnBackground: [UInt8]
+}
+
+/// One text line: its rows and its segments, left to right.
+struct TextBand: Sendable, Equatable {
+    /// The full width of the image; the ink rows and a margin above and below.
+    var band: PixelRect
+    /// The ink rows only: what identifies a line from one frame to the next (a margin depends
+    /// on the neighbours).
+    var core: PixelRect
+    /// The rows of the core with a tenth of its densest row's ink or more: the text's height
+    /// for choosing the scale of an area's single read, which a mouse pointer touching the
+    /// line leaves alone. (Whole screens use the median core height of all lines, which the
+    /// pointer cannot move.)
+    var textHeight: Int
+    /// Those rows (image rows).
+    var textRows: Range<Int>
+    var segments: [TextSegment]
+}
+
+/// Where the text of a grayscale image is, and how each part of it is drawn.
+struct TextPage: Sendable {
+    let image: GrayImage
+    /// Per pixel: the background level under it.
+    let background: [UInt8]
+    /// Per pixel: part of a vertical rule (erased before reading).
+    let rule: [Bool]
+    let bands: [TextBand]
+
+    /// A pixel is ink when it differs from the background under it by more than this (well above
     /// JPEG noise, below the contrast of any readable text).
     static let inkContrast = 48
+    /// Backgrounds closer than this are the same (JPEG noise, a dark blue next to black).
+    static let backgroundTolerance = 24
+    /// Half the window of the background's running median: wider than the widest run of ink
+    /// along a glyph row (the bar of a T, an underscore: 8 px at 1:1, 16 px doubled).
+    static let backgroundRadius = 16
+    /// How far from a step of the background JPEG blur reaches (pixels).
+    static let edgeReach = 8
     /// Blank rows that still join two bands (gaps inside a line: between an accent and a letter).
     static let joinGap = 1
     /// Rows of margin kept above and below a band (Tesseract wants some white around a line).
     static let bandMargin = 3
 
-    /// Rows of `image` with ink, grouped into bands (text lines), in image rows, with margins.
-    static func bands(_ image: GrayImage) -> [PixelRect] { bandsWithCores(image).map(\.band) }
-
-    /// Bands with margins, and their cores (the ink rows only: what identifies a line from one
-    /// frame to the next, since a margin depends on the neighbours).
-    static func bandsWithCores(_ image: GrayImage) -> [(band: PixelRect, core: PixelRect)] {
+    init(_ image: GrayImage) {
+        self.image = image
         let w = image.width, h = image.height
-        guard w > 0, h > 0 else { return [] }
-        var ink = [Int](repeating: 0, count: h)
-        var histogram = [Int](repeating: 0, count: 256)
+        guard w > 0, h > 0 else {
+            background = []
+            rule = []
+            bands = []
+            return
+        }
+        let background = Self.rowMedians(image, radius: Self.backgroundRadius)
+        // Where the background steps from one level to another (the end of a highlight), the
+        // JPEG's blur and ringing make pixels differ from both: not ink (though they count for
+        // rules: a box side next to a highlight is still one run).
+        var marked = [Bool](repeating: false, count: w * h)
+        var ink = [Bool](repeating: false, count: w * h)
+        let reach = Self.edgeReach
         image.pixels.withUnsafeBufferPointer { p in
-            for y in 0..<h {
-                for i in 0..<256 { histogram[i] = 0 }
-                let row = y * w
-                for x in 0..<w { histogram[Int(p[row + x])] += 1 }
-                var background = 0
-                for v in 1..<256 where histogram[v] > histogram[background] { background = v }
-                var count = 0
-                for x in 0..<w where abs(Int(p[row + x]) - background) > inkContrast { count += 1 }
-                ink[y] = count
+            background.withUnsafeBufferPointer { b in
+                ink.withUnsafeMutableBufferPointer { out in
+                    for y in 0..<h {
+                        let row = y * w
+                        for x in 0..<w where abs(Int(p[row + x]) - Int(b[row + x])) > Self.inkContrast {
+                            marked[row + x] = true
+                            let left = Int(b[row + max(x - reach, 0)]), right = Int(b[row + min(x + reach, w - 1)])
+                            out[row + x] = abs(left - right) <= Self.backgroundTolerance
+                        }
+                    }
+                }
             }
         }
-        // A row is text when it has a few ink pixels but is not a full-width rule (box lines).
+        // Rules are ink runs taller than two lines of the page's text; the text height comes
+        // from a first pass that only drops the obvious ones (taller than any console font).
+        let firstRules = Self.verticalRuns(marked, width: w, height: h, longerThan: 64)
+        let firstBands = Self.findBands(Self.rowInk(ink, except: firstRules, width: w, height: h), height: h)
+        let cores = firstBands.map(\.height).sorted()
+        let typical = cores.isEmpty ? 16 : cores[cores.count / 2]
+        let rule = Self.verticalRuns(marked, width: w, height: h, longerThan: max(2 * typical + 2, 20))
+        for i in 0..<ink.count where rule[i] { ink[i] = false }
+        let rowInk = Self.rowInk(ink, except: nil, width: w, height: h)
+        let cores2 = Self.findBands(rowInk, height: h)
+        var bands: [TextBand] = []
+        for (index, core) in cores2.enumerated() {
+            // Margins above and below, never reaching into the neighbouring lines (their
+            // ascenders and descenders would read as stray characters).
+            let above = index > 0 ? (core.y - cores2[index - 1].maxY) / 2 : Self.bandMargin
+            let below = index + 1 < cores2.count ? (cores2[index + 1].y - core.maxY + 1) / 2 : Self.bandMargin
+            let top = max(core.y - min(Self.bandMargin, above), 0)
+            let bottom = min(core.maxY + min(Self.bandMargin, below), h)
+            let band = PixelRect(x: 0, y: top, width: w, height: bottom - top)
+            let segments = Self.segments(image, background: background, ink: ink, band: band, core: core)
+            guard !segments.isEmpty else { continue }
+            let peak = rowInk[core.y..<core.maxY].max() ?? 0
+            let dense = (core.y..<core.maxY).filter { rowInk[$0] >= max(3, peak / 10) }
+            let textRows = (dense.first ?? core.y)..<((dense.last ?? core.maxY - 1) + 1)
+            bands.append(TextBand(band: band, core: core, textHeight: max(dense.count, 1), textRows: textRows, segments: segments))
+        }
+        self.background = background
+        self.rule = rule
+        self.bands = bands
+    }
+
+    /// Each row's running median over `2 * radius + 1` pixels (the row's ends repeated), by a
+    /// sliding histogram whose median moves by the few levels it changes per step.
+    static func rowMedians(_ image: GrayImage, radius: Int) -> [UInt8] {
+        let w = image.width, h = image.height
+        var out = [UInt8](repeating: 0, count: w * h)
+        guard w > 0, h > 0 else { return out }
+        let rank = radius  // 0-based rank of the median in a window of 2r+1
+        var histogram = [Int](repeating: 0, count: 256)
+        image.pixels.withUnsafeBufferPointer { p in
+            out.withUnsafeMutableBufferPointer { o in
+                histogram.withUnsafeMutableBufferPointer { hist in
+                    for y in 0..<h {
+                        let row = y * w
+                        for i in 0..<256 { hist[i] = 0 }
+                        for d in -radius...radius { hist[Int(p[row + min(max(d, 0), w - 1)])] += 1 }
+                        var median = 0, below = 0
+                        while below + hist[median] <= rank {
+                            below += hist[median]
+                            median += 1
+                        }
+                        o[row] = UInt8(median)
+                        guard w > 1 else { continue }
+                        for x in 1..<w {
+                            let removed = Int(p[row + max(x - radius - 1, 0)])
+                            let added = Int(p[row + min(x + radius, w - 1)])
+                            hist[removed] -= 1
+                            if removed < median { below -= 1 }
+                            hist[added] += 1
+                            if added < median { below += 1 }
+                            while below > rank {
+                                median -= 1
+                                below -= hist[median]
+                            }
+                            while below + hist[median] <= rank {
+                                below += hist[median]
+                                median += 1
+                            }
+                            o[row + x] = UInt8(median)
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// The pixels of vertical ink runs longer than `length` rows.
+    static func verticalRuns(_ ink: [Bool], width w: Int, height h: Int, longerThan length: Int) -> [Bool] {
+        var marked = [Bool](repeating: false, count: w * h)
+        var start = [Int](repeating: -1, count: w)
+        func close(_ x: Int, at end: Int) {
+            guard start[x] >= 0 else { return }
+            if end - start[x] > length { for y in start[x]..<end { marked[y * w + x] = true } }
+            start[x] = -1
+        }
+        for y in 0..<h {
+            let row = y * w
+            for x in 0..<w {
+                if ink[row + x] {
+                    if start[x] < 0 { start[x] = y }
+                } else {
+                    close(x, at: y)
+                }
+            }
+        }
+        for x in 0..<w { close(x, at: h) }
+        return marked
+    }
+
+    /// Ink pixels per row (those of `except` left out).
+    static func rowInk(_ ink: [Bool], except: [Bool]?, width w: Int, height h: Int) -> [Int] {
+        var counts = [Int](repeating: 0, count: h)
+        for y in 0..<h {
+            var count = 0
+            let row = y * w
+            if let except {
+                for x in 0..<w where ink[row + x] && !except[row + x] { count += 1 }
+            } else {
+                for x in 0..<w where ink[row + x] { count += 1 }
+            }
+            counts[y] = count
+        }
+        return counts
+    }
+
+    /// Runs of rows with a few ink pixels (gaps of up to `joinGap` rows joined), full width.
+    static func findBands(_ rowInk: [Int], height h: Int) -> [PixelRect] {
         let minimum = 3
-        func isText(_ y: Int) -> Bool { ink[y] >= minimum && ink[y] < w * 9 / 10 }
         var bands: [PixelRect] = []
         var y = 0
         while y < h {
-            guard isText(y) else { y += 1; continue }
+            guard rowInk[y] >= minimum else {
+                y += 1
+                continue
+            }
             var end = y + 1
             var blank = 0
             var probe = end
             while probe < h {
-                if isText(probe) {
+                if rowInk[probe] >= minimum {
                     blank = 0
                     end = probe + 1
                 } else {
@@ -72,60 +257,212 @@ enum TextLayout {
                 }
                 probe += 1
             }
-            // Bands of one or two rows are rules or noise, not text.
-            if end - y >= 4 { bands.append(PixelRect(x: 0, y: y, width: w, height: end - y)) }
+            // Bands of fewer than four rows are rules or noise, not text.
+            if end - y >= 4 { bands.append(PixelRect(x: 0, y: y, width: 0, height: end - y)) }
             y = end
         }
-        // Margins above and below, never reaching into the neighbouring lines (their ascenders
-        // and descenders would read as stray characters).
-        var out: [(band: PixelRect, core: PixelRect)] = []
-        for (index, band) in bands.enumerated() {
-            let above = index > 0 ? (band.y - bands[index - 1].maxY) / 2 : bandMargin
-            let below = index + 1 < bands.count ? (bands[index + 1].y - band.maxY + 1) / 2 : bandMargin
-            let top = max(band.y - min(bandMargin, above), 0)
-            let bottom = min(band.maxY + min(bandMargin, below), h)
-            out.append((PixelRect(x: 0, y: top, width: w, height: bottom - top), band))
+        return bands
+    }
+
+    /// The segments of one band: runs of columns on one background, each split at blank gaps
+    /// wider than twice the band's height, padded by half a line (within its background).
+    static func segments(_ image: GrayImage, background: [UInt8], ink: [Bool], band: PixelRect, core: PixelRect) -> [TextSegment] {
+        let w = image.width, h = image.height
+        // Each column's background: from the rows just above and below the ink (still the
+        // line's own cells, and free of ink) when they agree; else (the line sits where two
+        // backgrounds meet, or at the image's edge) the median of five rows across the ink,
+        // where dense text (m, w, bold fonts) can outweigh the background in a row's median.
+        var columnLevel = [Int](repeating: 0, count: w)
+        let rows = (0..<5).map { (core.y + (core.height - 1) * $0 / 4) * w }
+        let above = core.y > 0 ? (core.y - 1) * w : nil
+        let below = core.maxY < h ? core.maxY * w : nil
+        var values = [Int](repeating: 0, count: 5)
+        for x in 0..<w {
+            if let above, let below, abs(Int(background[above + x]) - Int(background[below + x])) <= backgroundTolerance {
+                columnLevel[x] = (Int(background[above + x]) + Int(background[below + x])) / 2
+                continue
+            }
+            for k in 0..<5 { values[k] = Int(background[rows[k] + x]) }
+            values.sort()
+            columnLevel[x] = values[2]
+        }
+        // Runs of one level; runs narrower than half a line are a blurred edge between two
+        // backgrounds and join the neighbour of the closer level.
+        var runs: [(start: Int, end: Int, level: Int)] = []
+        var start = 0
+        for x in 1...w where x == w || abs(columnLevel[x] - columnLevel[start]) > backgroundTolerance {
+            runs.append((start, x, columnLevel[start]))
+            start = x
+        }
+        let narrow = max(core.height / 2, 4)
+        var merged: [(start: Int, end: Int, level: Int)] = []
+        for run in runs {
+            if let last = merged.last, run.end - run.start < narrow || abs(last.level - run.level) <= backgroundTolerance {
+                merged[merged.count - 1].end = run.end
+                if last.end - last.start < narrow && run.end - run.start >= narrow { merged[merged.count - 1].level = run.level }
+            } else if let last = merged.last, last.end - last.start < narrow {
+                merged[merged.count - 1] = (last.start, run.end, run.level)
+            } else {
+                merged.append(run)
+            }
+        }
+        var out: [TextSegment] = []
+        let split = max(band.height * 2, 16)
+        let pad = band.height / 2
+        for run in merged {
+            // The run's level: the median of its columns' (edges included, they are few).
+            var levels = Array(columnLevel[run.start..<run.end])
+            levels.sort()
+            let level = levels[levels.count / 2]
+            var pieces: [(start: Int, end: Int)] = []
+            var pieceStart: Int?
+            var lastInk = -1
+            for x in run.start..<run.end {
+                var hasInk = false
+                for y in core.y..<core.maxY where ink[y * w + x] {
+                    hasInk = true
+                    break
+                }
+                guard hasInk else { continue }
+                if let s = pieceStart, x - lastInk > split {
+                    pieces.append((s, lastInk + 1))
+                    pieceStart = x
+                } else if pieceStart == nil {
+                    pieceStart = x
+                }
+                lastInk = x
+            }
+            if let s = pieceStart { pieces.append((s, lastInk + 1)) }
+            for piece in pieces {
+                let x0 = max(piece.start - pad, run.start)
+                let x1 = min(piece.end + pad, run.end)
+                let rect = PixelRect(x: x0, y: band.y, width: x1 - x0, height: band.height)
+                guard let (light, contrast) = polarity(image, ink: ink, level: level, columns: piece.start..<piece.end, rows: core.y..<core.maxY)
+                else { continue }
+                let columns = columnLevel[x0..<x1].map { UInt8(min(max($0, 0), 255)) }
+                out.append(
+                    TextSegment(rect: rect, background: level, lightText: light, contrast: contrast, inkStart: piece.start, columnBackground: columns))
+            }
         }
         return out
     }
 
-    /// The parts of `band` with ink, split at blank runs wider than twice the band's height
-    /// (columns of a menu, a label and its value far apart), in image pixels.
-    static func segments(_ image: GrayImage, band: PixelRect) -> [PixelRect] {
-        let strip = image.crop(x: band.x, y: band.y, width: band.width, height: band.height)
-        let background = Int(strip.dominantValue())
-        var columnInk = [Bool](repeating: false, count: strip.width)
-        strip.pixels.withUnsafeBufferPointer { p in
-            for x in 0..<strip.width {
-                for y in 0..<strip.height where abs(Int(p[y * strip.width + x]) - background) > inkContrast {
-                    columnInk[x] = true
-                    break
+    /// Whether the ink in `columns`×`rows` is lighter than `level`, and how far from it (the
+    /// 95th percentile); nil without enough ink (specks).
+    static func polarity(_ image: GrayImage, ink: [Bool], level: Int, columns: Range<Int>, rows: Range<Int>) -> (Bool, Int)? {
+        let w = image.width
+        var lighter = [Int](repeating: 0, count: 256)
+        var darker = [Int](repeating: 0, count: 256)
+        var light = 0, dark = 0
+        for y in rows {
+            for x in columns where ink[y * w + x] {
+                let d = Int(image.pixels[y * w + x]) - level
+                if d > 0 {
+                    lighter[d] += 1
+                    light += 1
+                } else {
+                    darker[-d] += 1
+                    dark += 1
                 }
             }
         }
-        let split = max(band.height * 2, 16)
-        var segments: [PixelRect] = []
-        var start: Int?
-        var lastInk = -1
-        for x in 0..<strip.width where columnInk[x] {
-            if let s = start, x - lastInk > split {
-                segments.append(PixelRect(x: s, y: band.y, width: lastInk + 1 - s, height: band.height))
-                start = x
-            } else if start == nil {
-                start = x
+        guard light + dark >= 3 else { return nil }
+        let isLight = light >= dark
+        let histogram = isLight ? lighter : darker
+        let total = isLight ? light : dark
+        var seen = 0
+        var contrast = 255
+        for value in stride(from: 255, through: 0, by: -1) {
+            seen += histogram[value]
+            if seen * 20 >= total {
+                contrast = value
+                break
             }
-            lastInk = x
         }
-        if let s = start { segments.append(PixelRect(x: s, y: band.y, width: lastInk + 1 - s, height: band.height)) }
-        // A margin of half a line on both sides, inside the band.
-        let pad = band.height / 2
-        return segments.map { segment in
-            let x0 = max(segment.x - pad, band.x)
-            let x1 = min(segment.maxX + pad, band.maxX)
-            return PixelRect(x: x0, y: segment.y, width: x1 - x0, height: segment.height)
-        }
+        return (isLight, max(contrast, inkContrast))
     }
 
+    /// `segment` dark on light: stretched from its background (white) to its ink (black), the
+    /// faintest quarter (JPEG noise and ringing) white; rules and other backgrounds white:
+    /// columns on another background, and in the margins pixels on another background (not
+    /// within the ink rows, where the bar of a T can outweigh a row's median).
+    func normalized(_ segment: TextSegment, of band: TextBand) -> GrayImage {
+        var out = normalized(segment, core: band.core)
+        let allowance = max(band.textHeight * 3 / 5, 2)
+        TextPreparation.removeStrays(&out, rows: (band.textRows.lowerBound - segment.rect.y - allowance)..<(band.textRows.upperBound - segment.rect.y + allowance))
+        return out
+    }
+
+    func normalized(_ segment: TextSegment, core: PixelRect) -> GrayImage {
+        let r = segment.rect
+        var out = GrayImage(width: r.width, height: r.height, value: 255)
+        let w = image.width
+        let level = segment.background
+        let contrast = max(segment.contrast, 1)
+        image.pixels.withUnsafeBufferPointer { p in
+            background.withUnsafeBufferPointer { b in
+                out.pixels.withUnsafeMutableBufferPointer { o in
+                    for row in 0..<r.height {
+                        let y = r.y + row
+                        let inCore = y >= core.y && y < core.maxY
+                        for column in 0..<r.width {
+                            let i = y * w + r.x + column
+                            guard !rule[i], abs(Int(segment.columnBackground[column]) - level) <= Self.backgroundTolerance else { continue }
+                            let strength = segment.lightText ? Int(p[i]) - level : level - Int(p[i])
+                            guard strength > 0 else { continue }
+                            if !inCore && abs(Int(b[i]) - level) > Self.backgroundTolerance { continue }
+                            let v = 255 - min(strength * 255 / contrast, 255)
+                            if v < 192 { o[row * r.width + column] = UInt8(v) }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// The whole image dark on light: every segment of `bands` normalised, white elsewhere.
+    func normalizedPage(_ bands: [TextBand]) -> GrayImage {
+        var out = GrayImage(width: image.width, height: image.height, value: 255)
+        for band in bands {
+            for segment in band.segments {
+                let piece = normalized(segment, of: band)
+                let r = segment.rect
+                for row in 0..<r.height {
+                    for column in 0..<r.width {
+                        let value = piece.pixels[row * r.width + column]
+                        let i = (r.y + row) * image.width + r.x + column
+                        if value < out.pixels[i] { out.pixels[i] = value }
+                    }
+                }
+            }
+        }
+        return out
+    }
+}
+
+/// How a text image is resampled for Tesseract: down by an integer factor first (text drawn
+/// with doubled pixels — a VGA text mode on a 1080p screen — back to its own size, where it
+/// reads as well as at 1:1), then up.
+struct TextScale: Sendable, Equatable {
+    var up: Int
+    var down: Int
+
+    init(up: Int, down: Int) {
+        self.up = max(up, 1)
+        self.down = max(down, 1)
+    }
+
+    /// For text whose ink is `textHeight` rows high: down to about 12 rows (the 8×16 fonts'),
+    /// then up as `TextPreparation.scaleFactor` says.
+    init(textHeight: Int) {
+        let down = max(1, (textHeight + 2) / 12)
+        self.init(up: TextPreparation.scaleFactor(lineHeight: max(textHeight / down, 1)), down: down)
+    }
+}
+
+/// Making normalised text images readable for Tesseract.
+enum TextPreparation {
     /// The integer upscale factor for text of line height `lineHeight` px: Tesseract reads best
     /// at a line height of about 40–50 px (x-height 20+).
     /// (Measured on the 8×16 console font: ink 10–14 px high reads best at ×3 with strokes
@@ -168,6 +505,40 @@ enum TextLayout {
         return out
     }
 
+    /// Erases ink (8-connected) reaching outside `rows` (the line's text rows and an allowance
+    /// for ascenders and descenders): a mouse pointer resting on the line, the edge of a line
+    /// above or below. `image` is dark on light.
+    static func removeStrays(_ image: inout GrayImage, rows: Range<Int>) {
+        let w = image.width, h = image.height
+        guard w > 0, h > 0, rows.lowerBound > 0 || rows.upperBound < h else { return }
+        var seen = [Bool](repeating: false, count: w * h)
+        var stack: [Int] = []
+        var component: [Int] = []
+        for start in 0..<(w * h) where image.pixels[start] < 128 && !seen[start] {
+            component.removeAll(keepingCapacity: true)
+            stack.append(start)
+            seen[start] = true
+            var outside = false
+            while let i = stack.popLast() {
+                component.append(i)
+                let x = i % w, y = i / w
+                if !rows.contains(y) { outside = true }
+                for dy in -1...1 {
+                    for dx in -1...1 where dx != 0 || dy != 0 {
+                        let nx = x + dx, ny = y + dy
+                        guard nx >= 0, ny >= 0, nx < w, ny < h else { continue }
+                        let n = ny * w + nx
+                        if !seen[n] && image.pixels[n] < 128 {
+                            seen[n] = true
+                            stack.append(n)
+                        }
+                    }
+                }
+            }
+            if outside { for i in component { image.pixels[i] = 255 } }
+        }
+    }
+
     /// Erases tiny ink specks that sit alone inside a glyph's enclosed hole: the dot of a dotted
     /// zero (console and BIOS fonts), which Tesseract's English model reads as 6 or 8.
     /// `image` is dark on light; works on a binarisation at mid-grey.
@@ -178,8 +549,14 @@ enum TextLayout {
         // Background reachable from the border (4-connected): everything else light is a hole.
         var outside = [Bool](repeating: false, count: w * h)
         var stack: [Int] = []
-        for x in 0..<w { stack.append(x); stack.append((h - 1) * w + x) }
-        for y in 0..<h { stack.append(y * w); stack.append(y * w + w - 1) }
+        for x in 0..<w {
+            stack.append(x)
+            stack.append((h - 1) * w + x)
+        }
+        for y in 0..<h {
+            stack.append(y * w)
+            stack.append(y * w + w - 1)
+        }
         while let i = stack.popLast() {
             guard !ink[i], !outside[i] else { continue }
             outside[i] = true
@@ -203,10 +580,16 @@ enum TextLayout {
                 for dy in -1...1 {
                     for dx in -1...1 where dx != 0 || dy != 0 {
                         let nx = x + dx, ny = y + dy
-                        guard nx >= 0, ny >= 0, nx < w, ny < h else { touchesOutside = true; continue }
+                        guard nx >= 0, ny >= 0, nx < w, ny < h else {
+                            touchesOutside = true
+                            continue
+                        }
                         let n = ny * w + nx
                         if ink[n] {
-                            if !seen[n] { seen[n] = true; stack.append(n) }
+                            if !seen[n] {
+                                seen[n] = true
+                                stack.append(n)
+                            }
                         } else if outside[n] {
                             touchesOutside = true
                         }
@@ -218,45 +601,17 @@ enum TextLayout {
         }
     }
 
-    /// A region prepared for Tesseract: dark on light, contrast stretched, upscaled by `scale`,
-    /// with a white border of `border` px (in the upscaled image).
-    static func prepare(_ region: GrayImage, scale: Int, border: Int) -> GrayImage {
-        var image = region
-        let background = Int(image.dominantValue())
-        if background < 128 { image = image.inverted() }
-        // Stretch: the background to white, the darkest ink to black.
-        let paper = image.dominantValue()
-        var darkest: UInt8 = 255
-        for value in image.pixels where value < darkest { darkest = value }
-        if Int(paper) - Int(darkest) > 16 {
-            let low = Int(darkest), range = Int(paper) - Int(darkest)
-            image.pixels.withUnsafeMutableBufferPointer { p in
-                for i in 0..<p.count {
-                    let v = (Int(p[i]) - low) * 255 / range
-                    // The last quarter towards the paper is JPEG noise and ringing: white.
-                    p[i] = v >= 192 ? 255 : UInt8(min(max(v, 0), 255))
-                }
-            }
-        }
+    /// A normalised (dark on light) region made ready for Tesseract: dotted zeros cleared,
+    /// upscaled smoothly by `scale`, then binarised (grey JPEG fringes made Tesseract see v as
+    /// y and o as c), then thickened: measured on the simulator's console frames, this order
+    /// reads best (see VisionOCRTests).
+    static func prepare(_ normalized: GrayImage, scale: TextScale, phase: (x: Int, y: Int)) -> GrayImage {
+        var image = scale.down > 1 ? normalized.downscaled(by: scale.down, phaseX: phase.x, phaseY: phase.y) : normalized
         removeDotsInCounters(&image)
-        // Upscaled smoothly, then binarised (grey JPEG fringes made Tesseract see v as y and
-        // o as c), then thickened: measured on the simulator's console frames, this order
-        // reads best (see VisionOCRTests).
-        var scaled = image.upscaled(by: scale)
+        var scaled = image.upscaled(by: scale.up)
         scaled.pixels.withUnsafeMutableBufferPointer { p in
             for i in 0..<p.count { p[i] = p[i] < 140 ? 0 : 255 }
         }
-        scaled = thickened(scaled, radius: scale / 3)
-        guard border > 0 else { return scaled }
-        var out = GrayImage(width: scaled.width + 2 * border, height: scaled.height + 2 * border, value: 255)
-        scaled.pixels.withUnsafeBufferPointer { source in
-            out.pixels.withUnsafeMutableBufferPointer { destination in
-                for y in 0..<scaled.height {
-                    let to = (y + border) * out.width + border
-                    for x in 0..<scaled.width { destination[to + x] = source[y * scaled.width + x] }
-                }
-            }
-        }
-        return out
+        return thickened(scaled, radius: scale.up / 3)
     }
 }

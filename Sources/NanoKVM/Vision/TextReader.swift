@@ -1,7 +1,8 @@
-// Reading text off frames: `ScreenTextReader` OCRs a frame (or an area of it) band by band —
-// one text line per Tesseract job, in parallel on the OCR pool — and keeps what it read, so the
-// next frame only re-reads the bands whose pixels changed (`wait_text` reads frame after frame;
-// a whole 1280×720 screen costs 0.8–2 s on this machine, one changed line ~50 ms).
+// Reading text off frames: `ScreenTextReader` OCRs a frame (or an area of it). `TextPage`
+// finds the text lines (bands) and their segments; the bands to read are laid out in one
+// composite image per OCR worker (`OCRComposite`), read in parallel on the OCR pool, and the
+// words mapped back to the frame. The reader keeps what it read, so the next frame only re-reads
+// the bands whose pixels changed (`wait_text` reads frame after frame).
 
 import Synchronization
 
@@ -13,7 +14,7 @@ public enum OCRMode: String, Sendable, CaseIterable {
     case block
     /// A single line.
     case line
-    /// A single word.
+    /// A single word (read as a line, which Tesseract reads better).
     case word
 }
 
@@ -120,17 +121,32 @@ public final class ScreenTextReader: Sendable {
         let rect = options.area.pixelRect(imageWidth: frame.width, imageHeight: frame.height)
         let gray = full.crop(x: rect.x, y: rect.y, width: rect.width, height: rect.height)
         let origin = (x: rect.x, y: rect.y)
+        let page = TextPage(gray)
+        // One scale for the whole screen, from the median text height (a line without
+        // descenders is shorter than one with, but it is the same font).
+        let heights = page.bands.map(\.core.height).sorted()
+        let typical = heights.isEmpty ? 16 : heights[heights.count / 2]
         switch options.mode {
         case .screen:
             break
         case .block, .line, .word:
-            let segmentation: OCRSegmentation = options.mode == .block ? .block : options.mode == .line ? .line : .word
-            let bands = TextLayout.bands(gray)
-            let heights = bands.map { $0.height - 2 * TextLayout.bandMargin }.sorted()
-            let typical = heights.isEmpty ? gray.height : heights[heights.count / 2]
-            let line = try await readRegion(gray, PixelRect(x: 0, y: 0, width: gray.width, height: gray.height),
-                                            textHeight: typical, segmentation: segmentation, origin: origin)
-            return OCRResult(frameWidth: frame.width, frameHeight: frame.height, lines: line, recognizedBands: 1, reusedBands: 0)
+            // A word is read as a line: Tesseract's single-word mode misreads console fonts
+            // ("Install" as "anstatt" where the line mode reads it right).
+            let segmentation: OCRSegmentation = options.mode == .block ? .block : .line
+            // Lines cut by the area's top or bottom edge (the ascenders of the next line) are
+            // left out: they would read as stray characters, or make one line look like two.
+            let tallest = page.bands.map(\.core.height).max() ?? 0
+            let kept = page.bands.filter { band in
+                let cut = band.core.y == 0 || band.core.maxY >= gray.height
+                return !cut || band.core.height * 3 >= tallest * 2
+            }
+            guard !kept.isEmpty else {
+                return OCRResult(frameWidth: frame.width, frameHeight: frame.height, lines: [], recognizedBands: 0, reusedBands: 0)
+            }
+            let keptHeights = kept.map(\.textHeight).sorted()
+            let lines = try await readWhole(
+                page, bands: kept, textHeight: keptHeights[keptHeights.count / 2], segmentation: segmentation, origin: origin)
+            return OCRResult(frameWidth: frame.width, frameHeight: frame.height, lines: lines, recognizedBands: 1, reusedBands: 0)
         }
         let previous = cache.withLock { $0 }
         let changedRows: [Bool]? = previous.flatMap { cached in
@@ -139,17 +155,11 @@ public final class ScreenTextReader: Sendable {
             else { return nil }
             return Self.changedRows(cached.gray, gray, tolerance: Frame.noiseTolerance)
         }
-        let layout = TextLayout.bandsWithCores(gray)
-        let bands = layout.map(\.band)
-        // One scale for the whole screen, from the median text height (a line without
-        // descenders is shorter than one with, but it is the same font).
-        let heights = bands.map { $0.height - 2 * TextLayout.bandMargin }.sorted()
-        let typical = heights.isEmpty ? 16 : heights[heights.count / 2]
-        var results = [OCRLine?](repeating: nil, count: bands.count)
+        var results = [OCRLine?](repeating: nil, count: page.bands.count)
         var todo: [Int] = []
         var reused = 0
-        for (index, entry) in layout.enumerated() {
-            let core = entry.core
+        for (index, band) in page.bands.enumerated() {
+            let core = band.core
             if let changedRows, let cached = previous?.lines[core], !changedRows[core.y..<core.maxY].contains(true) {
                 results[index] = cached
                 reused += 1
@@ -157,24 +167,28 @@ public final class ScreenTextReader: Sendable {
                 todo.append(index)
             }
         }
-        let read = try await withTaskGroup(of: (Int, Result<OCRLine?, NanoKVMError>).self) { group in
-            for index in todo {
-                let band = bands[index]
+        let jobs = OCRComposite.jobs(page: page, bands: todo, typicalHeight: typical, count: engine.workerCount)
+        let read = await withTaskGroup(of: Result<[Int: [OCRWord]], NanoKVMError>.self) { group in
+            for job in jobs {
                 group.addTask {
                     do throws(NanoKVMError) {
-                        return (index, .success(try await self.readBand(gray, band, typicalHeight: typical, origin: origin)))
+                        return .success(try await self.readComposite(job, origin: origin))
                     } catch {
-                        return (index, .failure(error))
+                        return .failure(error)
                     }
                 }
             }
-            var out: [(Int, Result<OCRLine?, NanoKVMError>)] = []
+            var out: [Result<[Int: [OCRWord]], NanoKVMError>] = []
             for await item in group { out.append(item) }
             return out
         }
-        for (index, result) in read { results[index] = try result.get() }
+        for result in read {
+            for (band, words) in try result.get() where !words.isEmpty {
+                results[band] = OCRLine(words: words.sorted { $0.rect.x < $1.rect.x })
+            }
+        }
         var lines: [PixelRect: OCRLine?] = [:]
-        for (index, entry) in layout.enumerated() { lines[entry.core] = results[index] }
+        for (index, band) in page.bands.enumerated() { lines[band.core] = results[index] }
         let newCache = Cache(frameWidth: frame.width, frameHeight: frame.height, gray: gray, lines: lines)
         cache.withLock { $0 = newCache }
         return OCRResult(
@@ -185,33 +199,31 @@ public final class ScreenTextReader: Sendable {
     /// Forgets what was read (the next read reads everything).
     public func reset() { cache.withLock { $0 = nil } }
 
-    /// One band: its segments read as single lines and joined into one line.
-    private func readBand(_ gray: GrayImage, _ band: PixelRect, typicalHeight: Int, origin: (x: Int, y: Int)) async throws(NanoKVMError) -> OCRLine? {
-        let own = max(band.height - 2 * TextLayout.bandMargin, 1)
-        // Lines of about the typical height share its scale; others (titles) use their own.
-        let textHeight = abs(own - typicalHeight) * 3 <= typicalHeight ? typicalHeight : own
-        // A band much taller than a line is several lines that touch (or a large title).
-        let segmentation: OCRSegmentation = textHeight > 40 ? .block : .line
-        var words: [OCRWord] = []
-        for segment in TextLayout.segments(gray, band: band) {
-            let lines = try await readRegion(gray, segment, textHeight: textHeight, segmentation: segmentation, origin: origin)
-            words += lines.flatMap(\.words)
-        }
-        guard !words.isEmpty else { return nil }
-        return OCRLine(words: words.sorted { $0.rect.x < $1.rect.x })
-    }
-
-    /// One region read with `segmentation`, as lines in frame pixels.
-    private func readRegion(
-        _ gray: GrayImage, _ region: PixelRect, textHeight: Int, segmentation: OCRSegmentation, origin: (x: Int, y: Int)
-    ) async throws(NanoKVMError) -> [OCRLine] {
-        let scale = textHeight > 40 ? 1 : TextLayout.scaleFactor(lineHeight: textHeight)
-        let border = 12
-        let image = TextLayout.prepare(gray.crop(x: region.x, y: region.y, width: region.width, height: region.height), scale: scale, border: border)
-        let recognized = try await engine.recognize(image, segmentation: segmentation, language: options.language)
-        var byLine: [Int: [OCRWord]] = [:]
+    /// One composite read by Tesseract; its words by band, in frame pixels.
+    private func readComposite(_ job: OCRComposite, origin: (x: Int, y: Int)) async throws(NanoKVMError) -> [Int: [OCRWord]] {
+        let recognized = try await engine.recognize(job.image, segmentation: job.segmentation, language: options.language)
+        var byBand: [Int: [OCRWord]] = [:]
         for word in recognized {
             // Specks read as one or two low-confidence characters: a mouse pointer, a cursor.
+            if word.confidence < 50, word.text.count <= 2 { continue }
+            guard let (band, rect) = job.locate(left: word.left, top: word.top, right: word.right, bottom: word.bottom) else { continue }
+            let moved = PixelRect(x: rect.x + origin.x, y: rect.y + origin.y, width: rect.width, height: rect.height)
+            byBand[band, default: []].append(OCRWord(text: word.text, confidence: word.confidence, rect: moved))
+        }
+        return byBand
+    }
+
+    /// The whole (normalised) area read with `segmentation`, as lines in frame pixels.
+    private func readWhole(
+        _ page: TextPage, bands: [TextBand], textHeight: Int, segmentation: OCRSegmentation, origin: (x: Int, y: Int)
+    ) async throws(NanoKVMError) -> [OCRLine] {
+        let scale = textHeight > 40 ? 1 : TextPreparation.scaleFactor(lineHeight: textHeight)
+        let border = OCRComposite.border
+        let image = TextPreparation.prepare(page.normalizedPage(bands), scale: TextScale(up: scale, down: 1), phase: (0, 0)).bordered(border)
+        let recognized = try await engine.recognize(image, segmentation: segmentation, language: options.language)
+        let region = PixelRect(x: 0, y: 0, width: page.image.width, height: page.image.height)
+        var byLine: [Int: [OCRWord]] = [:]
+        for word in recognized {
             if word.confidence < 50, word.text.count <= 2 { continue }
             let x0 = max((word.left - border) / scale, 0) + region.x + origin.x
             let y0 = max((word.top - border) / scale, 0) + region.y + origin.y
@@ -238,5 +250,148 @@ public final class ScreenTextReader: Sendable {
             }
         }
         return rows
+    }
+}
+
+/// Text lines to read in one Tesseract job, laid out as one image: each band a strip (bands one
+/// under the other), its segments side by side in the strip, every segment made dark on light
+/// on its own and scaled for its line height. One job for many lines saves Tesseract's
+/// per-image work (thresholding, page layout) on each; the blank parts of the screen are never
+/// handed over at all.
+struct OCRComposite: Sendable {
+    /// One segment's place in the composite.
+    struct Piece: Sendable {
+        var band: Int
+        /// Where it comes from, in pixels of the page.
+        var source: PixelRect
+        /// Where it is in the composite.
+        var x: Int, y: Int, width: Int, height: Int
+        var scale: TextScale
+    }
+
+    var image: GrayImage
+    var pieces: [Piece]
+    var segmentation: OCRSegmentation
+
+    /// White around the composite, in its pixels.
+    static let border = 12
+
+    /// The bands `bands` of `page` as about `count` jobs of similar size (bands in order);
+    /// bands much taller than a line (large titles, or lines that touch) get a job each.
+    static func jobs(page: TextPage, bands: [Int], typicalHeight: Int, count: Int) -> [OCRComposite] {
+        var regular: [(band: Int, scale: TextScale, area: Int)] = []
+        var jobs: [OCRComposite] = []
+        for index in bands {
+            let band = page.bands[index]
+            let own = max(band.core.height, 1)
+            // Lines of about the typical height share its scale; others (titles) use their own.
+            let textHeight = abs(own - typicalHeight) * 3 <= typicalHeight ? typicalHeight : own
+            if textHeight > 40 {
+                jobs.append(OCRComposite(page: page, bands: [(index, TextScale(up: 1, down: 1))], segmentation: .block))
+                continue
+            }
+            let scale = TextScale(textHeight: textHeight)
+            let width = band.segments.reduce(0) { $0 + $1.rect.width }
+            regular.append((index, scale, width * band.band.height * scale.up * scale.up / (scale.down * scale.down)))
+        }
+        guard !regular.isEmpty else { return jobs }
+        let total = regular.reduce(0) { $0 + $1.area }
+        let parts = max(1, min(count, regular.count))
+        var current: [(index: Int, scale: TextScale)] = []
+        var accumulated = 0
+        var made = 0
+        for (position, entry) in regular.enumerated() {
+            current.append((entry.band, entry.scale))
+            accumulated += entry.area
+            let left = regular.count - position - 1
+            if made < parts - 1, accumulated * parts >= total * (made + 1), left > 0 {
+                jobs.append(OCRComposite(page: page, bands: current, segmentation: .block))
+                current = []
+                made += 1
+            }
+        }
+        if !current.isEmpty { jobs.append(OCRComposite(page: page, bands: current, segmentation: .block)) }
+        return jobs
+    }
+
+    init(page: TextPage, bands: [(index: Int, scale: TextScale)], segmentation: OCRSegmentation) {
+        self.segmentation = segmentation
+        var prepared: [(piece: Piece, image: GrayImage)] = []
+        var y = Self.border
+        var width = 0
+        for (index, scale) in bands {
+            let band = page.bands[index]
+            let textHeight = band.core.height * scale.up / scale.down
+            // Segments a blank of about two characters apart: separate words of one line.
+            let gap = max(textHeight, 16)
+            var x = Self.border
+            var stripHeight = 0
+            for segment in band.segments {
+                // Blocks of a downscale aligned on the glyphs' pixels (text drawn with doubled
+                // pixels starts its ink on a block's edge).
+                let r = segment.rect
+                let phase = (x: (segment.inkStart - r.x) % scale.down, y: (band.core.y - r.y) % scale.down)
+                let image = TextPreparation.prepare(page.normalized(segment, of: band), scale: scale, phase: phase)
+                let covered = PixelRect(
+                    x: r.x + phase.x, y: r.y + phase.y, width: (r.width - phase.x) / scale.down * scale.down,
+                    height: (r.height - phase.y) / scale.down * scale.down)
+                let piece = Piece(band: index, source: covered, x: x, y: y, width: image.width, height: image.height, scale: scale)
+                prepared.append((piece, image))
+                x += image.width + gap
+                stripHeight = max(stripHeight, image.height)
+            }
+            width = max(width, x - gap + Self.border)
+            // Strips a third of a line apart, on top of each band's own margins.
+            y += stripHeight + max(textHeight / 3, 4)
+        }
+        var image = GrayImage(width: max(width, 1), height: y + Self.border, value: 255)
+        for (piece, source) in prepared {
+            source.pixels.withUnsafeBufferPointer { s in
+                image.pixels.withUnsafeMutableBufferPointer { d in
+                    for row in 0..<piece.height {
+                        let to = (piece.y + row) * image.width + piece.x
+                        for column in 0..<piece.width { d[to + column] = s[row * piece.width + column] }
+                    }
+                }
+            }
+        }
+        self.image = image
+        pieces = prepared.map(\.piece)
+    }
+
+    /// The band and page rectangle of a word Tesseract found at (`left`, `top`)–(`right`,
+    /// `bottom`) in the composite: the piece under the word's centre, else the nearest one.
+    func locate(left: Int, top: Int, right: Int, bottom: Int) -> (band: Int, rect: PixelRect)? {
+        let cx = (left + right) / 2, cy = (top + bottom) / 2
+        func distance(_ p: Piece) -> Int {
+            let dx = cx < p.x ? p.x - cx : cx >= p.x + p.width ? cx - (p.x + p.width - 1) : 0
+            let dy = cy < p.y ? p.y - cy : cy >= p.y + p.height ? cy - (p.y + p.height - 1) : 0
+            // A strip away counts more than a segment away: words stay on their line.
+            return dy * 8 + dx
+        }
+        guard let piece = pieces.min(by: { distance($0) < distance($1) }) else { return nil }
+        let up = piece.scale.up, down = piece.scale.down
+        let x0 = min(max((left - piece.x) * down / up, 0), piece.source.width) + piece.source.x
+        let y0 = min(max((top - piece.y) * down / up, 0), piece.source.height) + piece.source.y
+        let x1 = min(max(((right - piece.x) * down + up - 1) / up, 0), piece.source.width) + piece.source.x
+        let y1 = min(max(((bottom - piece.y) * down + up - 1) / up, 0), piece.source.height) + piece.source.y
+        return (piece.band, PixelRect(x: x0, y: y0, width: max(x1 - x0, 1), height: max(y1 - y0, 1)))
+    }
+}
+
+extension GrayImage {
+    /// The image inside a white frame `border` pixels wide.
+    func bordered(_ border: Int) -> GrayImage {
+        guard border > 0 else { return self }
+        var out = GrayImage(width: width + 2 * border, height: height + 2 * border, value: 255)
+        pixels.withUnsafeBufferPointer { source in
+            out.pixels.withUnsafeMutableBufferPointer { destination in
+                for y in 0..<height {
+                    let to = (y + border) * out.width + border
+                    for x in 0..<width { destination[to + x] = source[y * width + x] }
+                }
+            }
+        }
+        return out
     }
 }
