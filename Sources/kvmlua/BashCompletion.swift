@@ -49,27 +49,20 @@ enum BashCompletion {
               COMPREPLY=($(compgen -f -- "$1"))
             }
 
-            # Profile names of the config file, as kvmlua itself reads it.
-            _kvmlua_complete_profiles() {
+            # Names kvmlua itself lists from the config file (the hidden option $1), as kvm.connect reads it.
+            _kvmlua_complete_listed() {
               compopt +o default 2>/dev/null
               local program=${COMP_WORDS[0]} names
               [[ $program == */* ]] || program=$(type -P "$program" 2>/dev/null) || return 0
               [[ -x $program ]] || return 0
-              names=$("$program" --list-profiles 2>/dev/null) || return 0
+              names=$("$program" "$1" 2>/dev/null) || return 0
               local IFS=$'\\n'
-              COMPREPLY=($(compgen -W "$names" -- "$1"))
+              COMPREPLY=($(compgen -W "$names" -- "$2"))
             }
 
-            # Group names of the config file (--group).
-            _kvmlua_complete_groups() {
-              compopt +o default 2>/dev/null
-              local program=${COMP_WORDS[0]} names
-              [[ $program == */* ]] || program=$(type -P "$program" 2>/dev/null) || return 0
-              [[ -x $program ]] || return 0
-              names=$("$program" --list-groups 2>/dev/null) || return 0
-              local IFS=$'\\n'
-              COMPREPLY=($(compgen -W "$names" -- "$1"))
-            }
+            # Profile names (--device) and group names (--group) of the config file.
+            _kvmlua_complete_profiles() { _kvmlua_complete_listed --list-profiles "$1"; }
+            _kvmlua_complete_groups() { _kvmlua_complete_listed --list-groups "$1"; }
 
             # A number (--limit): nothing to propose.
             _kvmlua_complete_nothing() {
