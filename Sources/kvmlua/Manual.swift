@@ -31,7 +31,7 @@ enum Manual {
     /// Files: path, what it holds.
     static let files: [(path: String, meaning: String)] = [
         ("$XDG_CONFIG_HOME/kvmlua/config.lua (~/.config/kvmlua/config.lua, or $KVMLUA_CONFIG)",
-         "device profiles: a Lua file returning { profiles = { name = { url = ..., user = ..., password_cmd = ..., fingerprint = ... } } }; refused when it holds a password and is readable by group or others (chmod 600)"),
+         "device profiles and groups: a Lua file returning { profiles = { name = { url = ..., user = ..., password_cmd = ..., fingerprint = ... } }, groups = { rack = { \"lab-*\", \"http://10.0.0.9\" } } }; refused when it holds a password and is readable by group or others (chmod 600)"),
         ("$XDG_CACHE_HOME/kvmlua/tokens (~/.cache/kvmlua/tokens)",
          "session tokens of earlier runs, reused until they expire (mode 0600)"),
         ("$XDG_STATE_HOME/kvmlua/known_hosts (~/.local/state/kvmlua/known_hosts)",
@@ -43,7 +43,8 @@ enum Manual {
     static let exitStatus: [(status: String, meaning: String)] = [
         ("0", "the script, the -e chunks, the macro or the REPL session ended normally"),
         ("1", "a bad option; an error raised by a chunk or the script (also one read from a pipe, where lua exits 0); a failed --device or --sim connection; a failed --play; a task error nobody waited for"),
-        ("n", "the script called os.exit(n) (os.exit(true) is 0, os.exit(false) is 1)"),
+        ("n", "the script called os.exit(n) (os.exit(true) is 0, os.exit(false) is 1); with several devices os.exit ends that device's run only"),
+        ("0 or 1 (several devices)", "0 only when the run on every device succeeded, else 1"),
     ]
 
     static let examples: [(command: String, meaning: String)] = [
@@ -53,6 +54,8 @@ enum Manual {
         ("kvmlua --device lab --play login.kvm-macro", "play a recorded macro and exit"),
         ("kvmlua --sandbox --device lab shared.lua arg1", "run a script someone else wrote, without os.execute, io.popen, C modules or writes outside the working directory"),
         ("echo 'print(dev:is_on())' | kvmlua --sim=legacy -", "a chunk from a pipe against a simulated 2.0.x firmware"),
+        ("kvmlua --group rack --junit results.xml check.lua", "run check.lua once on every device of the group rack, output prefixed with each device's name, a summary, and a JUnit file for CI (docs/fleet.md)"),
+        ("kvmlua --sim 5 -e 'dev:screenshot(\"shots/{device}.png\")'", "five simulated devices, one screenshot file each"),
     ]
 
     /// The page in roff (man(7) macros). `runtime` has the kvm module installed: its specs
