@@ -284,7 +284,7 @@ enum FleetRunner {
           return { kind = kind, line = line, text = full }
         end
 
-        local function load_chunks(run, env)
+        local function load_chunks(env)
           local functions = {}
           for _, chunk in ipairs(spec.chunks) do
             local fn, problem
@@ -354,7 +354,7 @@ enum FleetRunner {
             if ok then
               local env = make_environment(run)
               local loaded
-              ok, loaded = pcall(load_chunks, run, env)
+              ok, loaded = pcall(load_chunks, env)
               if ok then
                 -- Called from C (xpcall), each chunk is a "main chunk" in tracebacks, as with lua.
                 for _, chunk in ipairs(loaded) do
