@@ -45,6 +45,34 @@ struct VisionMotionTests {
         #expect(try seen.diff(Frame(image: reference)) > Frame.defaultChangeThreshold)
     }
 
+    @Test("Two clocks on a small screen (firmware setup at 640x480) are both learned whole, the line above them is not")
+    func twoClocks() throws {
+        // A title line with the date and time, and a "System Time" field right under a "System
+        // Date" one, text 8x16 packed as the simulated firmware draws it at 640x480 (lines
+        // straddle the 16-pixel cells, two lines share a row of cells). Only the seconds change
+        // in the history; then the minutes and hours tick.
+        func setup(_ time: String, date: String = "12/04/2026") throws -> Frame {
+            try #require(renderedFrame([
+                "NanoKVM Setup Utility                       Fri \(date) \(time)", "", "Main  Advanced  Boot  Exit", "",
+                "System Date      [\(date)]", "System Time      [\(time)]", "", "Total Memory     16384 MB",
+            ], width: 640, height: 480, ink: 208, paper: 18, x: 40, y: 41, pitch: 16))
+        }
+        var frames: [Frame] = []
+        for i in 0..<14 {
+            let f = try setup("21:19:\(String(format: "%02d", 30 + i / 4))")
+            frames.append(Frame(image: try f.pixels(), time: Double(i) * 0.25))
+        }
+        var mask = MotionMask(width: 640, height: 480)
+        let learned = mask.learn(from: frames)
+        #expect(learned)
+        let reference = try frames[13].pixels()
+        let ticked = Frame(image: mask.masked(try setup("22:00:00").pixels(), with: reference))
+        #expect(try ticked.diff(Frame(image: reference)) == 0, "\(mask.learnedRegions)")
+        // The date line right above the time field is text of its own: a change there is seen.
+        let redated = Frame(image: mask.masked(try setup("21:19:33", date: "12/05/2026").pixels(), with: reference))
+        #expect(try redated.diff(Frame(image: reference)) > 0, "\(mask.learnedRegions)")
+    }
+
     @Test("Ignore areas are masked; a screen changing everywhere learns nothing")
     func ignoreAndActivity() throws {
         let mask = MotionMask(width: 640, height: 360, ignore: [try ScreenArea(x: 0, y: 0, width: 0.5, height: 0.1)])

@@ -83,6 +83,29 @@ struct VisionNeedleTests {
         #expect(!other.matched && other.note?.contains("640x200") == true)
     }
 
+    @Test("A one-line text needle is found anywhere on a screen of similar lines, outside its margin")
+    func lineNeedleAnywhere() throws {
+        // A short, wide area (one line of a console: 8x16 text) is searched on a level halved 8
+        // times across and twice down; lines of the same font and length look alike there.
+        let lines = (0..<30).map { String(format: "root@host:~# ls /var/log/unit-%02d", $0) }
+        let width = 1280, height = 720
+        let original = try jpegFrame(try #require(renderedFrame(lines, width: width, height: height, ink: 200, paper: 20, x: 8, y: 8, pitch: 22)))
+        // Line 3 (y = 8 + 3·22): its text and 4 px around.
+        let area = PixelRect(x: 4, y: 8 + 3 * 22 - 4, width: 34 * 8 + 8, height: 24)
+        let needle = try Needle.save(original, to: directory + "/line", areas: [NeedleArea(rect: area)], tags: [])
+        // The same line drawn 20 lines further down and 300 px to the right, among other lines.
+        var moved = lines
+        moved[3] = "root@host:~# ls /var/log/unit-xx"
+        let far = (0..<30).map { $0 == 23 ? "                                     root@host:~# ls /var/log/unit-03" : moved[$0] }
+        let frame = try jpegFrame(try #require(renderedFrame(far, width: width, height: height, ink: 200, paper: 20, x: 8, y: 8, pitch: 22)))
+        let result = needle.search(try GrayImage(frame: frame))
+        #expect(result.matched, "\(result.similarity)")
+        #expect(result.rect.x == area.x + 37 * 8 && result.rect.y == area.y + 20 * 22, "\(result.rect)")
+        // Where the line is gone (changed into unit-xx everywhere) it does not match.
+        let gone = try jpegFrame(try #require(renderedFrame(moved, width: width, height: height, ink: 200, paper: 20, x: 8, y: 8, pitch: 22)))
+        #expect(!needle.search(try GrayImage(frame: gone)).matched)
+    }
+
     @Test("Malformed JSON and a PNG of the wrong size are usage errors naming the file")
     func errors() async throws {
         _ = try makeNeedle()

@@ -214,11 +214,13 @@ enum ScreenBindings {
             0.0002: a few typed characters), `opts.timeout` (default 10 s) raises `timeout`.
             `opts.ignore` (a list of areas) never counts; unless `opts.learn = false`, regions that
             keep changing by themselves (a clock, a blinking cursor, a frame counter: 16×16 cells
-            that changed three times or more over at least 1 s, grown along the text they are
-            part of so a clock's rarer digits count too, at most 3% of the screen) are
-            ignored too, learned from the stream's last 3.5 s when it was open, else from the first
-            2.2 s of the wait (a change during those is returned at their end). The second result lists the
-            ignored regions (`{x=, y=, w=, h=, learned=bool}` fractions).
+            that changed three times or more over at least 1 s, at most 3% of the screen — more is
+            activity, not a clock —, grown along the text they are part of so a clock's rarer
+            digits count too, to at most 3% of the screen or 64 cells) are ignored too, learned
+            from the stream's last 3.5 s when it was open (from the last change of the whole screen
+            on: frames of another page say nothing about this one), else from the first 2.2 s of
+            the wait (a change during those is returned at their end). The second result lists
+            the ignored regions (`{x=, y=, w=, h=, learned=bool}` fractions).
             """
         ) { call, d in
             let options = try call.options(2)

@@ -137,18 +137,25 @@ public struct GrayImage: Sendable, Equatable {
     }
 
     /// Halved in both directions by averaging 2×2 blocks (the coarse level of the needle search).
-    public func halved() -> GrayImage {
-        let w = width / 2
-        let h = height / 2
+    public func halved() -> GrayImage { halved(x: true, y: true) }
+
+    /// The image halved along `x`, `y` or both (box filter; an odd last row or column is
+    /// dropped).
+    public func halved(x halveX: Bool, y halveY: Bool) -> GrayImage {
+        let w = halveX ? width / 2 : width
+        let h = halveY ? height / 2 : height
         var out = GrayImage(width: w, height: h)
         guard w > 0, h > 0 else { return out }
+        let dx = halveX ? 1 : 0, dy = halveY ? width : 0
+        let stepX = halveX ? 2 : 1
         pixels.withUnsafeBufferPointer { source in
             out.pixels.withUnsafeMutableBufferPointer { destination in
                 for y in 0..<h {
-                    let a = 2 * y * width
-                    let b = a + width
+                    let a = (halveY ? 2 * y : y) * width
+                    let b = a + dy
                     for x in 0..<w {
-                        let sum = Int(source[a + 2 * x]) + Int(source[a + 2 * x + 1]) + Int(source[b + 2 * x]) + Int(source[b + 2 * x + 1])
+                        let i = stepX * x
+                        let sum = Int(source[a + i]) + Int(source[a + i + dx]) + Int(source[b + i]) + Int(source[b + i + dx])
                         destination[y * w + x] = UInt8((sum + 2) >> 2)
                     }
                 }

@@ -4,9 +4,10 @@
 // and the last change at least `MotionHistory.minimumSpread` apart (typing changes a cell once
 // or twice — a character, then the next one beside it —; a clock, a blinking cursor or a frame
 // counter keep coming back); such a cell that always shows ink grows along the run of text it is
-// part of (a clock's rarer digits). Learned regions larger in total than
+// part of (a clock's rarer digits). Self-changing cells larger in total than
 // `MotionHistory.maximumFraction` of the screen are not ignored: that is activity (a progress
-// bar, a video), not a clock.
+// bar, a video), not a clock. History from before the screen last changed as a whole (a page
+// turned, a menu opened) is not looked at: that was another screen.
 
 public enum MotionHistory {
     /// The stream keeps one frame per this many seconds…
@@ -21,6 +22,9 @@ public enum MotionHistory {
     static let cell = 16
     /// Cells a self-changing cell grows by along its text, each way.
     static let maximumGrowth = 12
+    /// Cells learned with their growth may reach `maximumFraction` of the screen, or this many
+    /// on a small screen (two clock lines of 640×480 in 16-pixel cells).
+    static let growthLimit = 64
 }
 
 /// Ignored cells of a frame size: from `ignore` areas and learned self-changing cells.
@@ -92,22 +96,34 @@ public struct MotionMask: Sendable {
         var last = [Double](repeating: -.infinity, count: cells.count)
         var count = [Int](repeating: 0, count: cells.count)
         var previous: RGBImage?
+        var images: [RGBImage] = []
         for frame in usable {
             guard let image = try? frame.pixels() else { continue }
             if let previous {
-                for (index, changed) in Self.changedCells(previous, image, columns: columns).enumerated() where changed {
-                    count[index] += 1
-                    first[index] = min(first[index], frame.time)
-                    last[index] = max(last[index], frame.time)
+                let changed = Self.changedCells(previous, image, columns: columns)
+                if Double(changed.filter { $0 }.count) > MotionHistory.maximumFraction * Double(cells.count) {
+                    // The screen changed as a whole: learn from here on only.
+                    first = first.map { _ in .infinity }
+                    last = last.map { _ in -.infinity }
+                    count = count.map { _ in 0 }
+                    images = []
+                } else {
+                    for (index, changed) in changed.enumerated() where changed {
+                        count[index] += 1
+                        first[index] = min(first[index], frame.time)
+                        last[index] = max(last[index], frame.time)
+                    }
                 }
             }
+            images.append(image)
             previous = image
         }
         var found = [Bool](repeating: false, count: cells.count)
         for index in cells.indices where count[index] >= MotionHistory.minimumChanges && last[index] - first[index] >= MotionHistory.minimumSpread { found[index] = true }
-        found = grownAlongText(found, images: usable.compactMap { try? $0.pixels() })
-        let total = found.filter { $0 }.count
-        guard total > 0, Double(total) <= MotionHistory.maximumFraction * Double(cells.count) else { return false }
+        // Too much changing by itself is activity (a progress bar, a video), not a clock.
+        let changing = found.filter { $0 }.count
+        guard changing > 0, Double(changing) <= MotionHistory.maximumFraction * Double(cells.count) else { return false }
+        found = grownAlongText(found, images: images)
         for index in cells.indices where found[index] {
             learned[index] = true
             cells[index] = true
@@ -120,11 +136,16 @@ public struct MotionMask: Sendable {
     /// digit, never blank — unlike a blinking cursor, which is blank half the time) extends to the
     /// run of inked cells it is part of, left and right along its row up to the first blank cell
     /// (at most `MotionHistory.maximumGrowth` cells each way: the whole `12:00:07`, the whole
-    /// counter, not a rule across the screen), and to the same columns of the rows just above and
-    /// below where they show ink (a glyph spans two rows of cells). If that would pass the size
-    /// limit of learned regions, the cells found stay as they were.
+    /// counter, not a rule across the screen), and up and down to the rows of cells its line of
+    /// text covers: the pixel rows that changed in the cell, extended while the run's pixel rows
+    /// show ink (a glyph's top or bottom in the next row of cells is taken, the line above or
+    /// below, past a blank pixel row, is not, even where it shares a row of cells with the
+    /// clock). Each grown run is taken whole while the cells learned stay within
+    /// `MotionHistory.growthLimit`; a run that would pass it is left out, the others are still
+    /// taken.
     func grownAlongText(_ found: [Bool], images: [RGBImage]) -> [Bool] {
-        guard let latest = images.last else { return found }
+        guard let latest = images.last, images.count >= 2 else { return found }
+        let cell = MotionHistory.cell
         var inkCache: [Int: Bool] = [:]
         func inked(_ column: Int, _ row: Int) -> Bool {
             let index = row * columns + column
@@ -134,6 +155,8 @@ public struct MotionMask: Sendable {
             return value
         }
         var grown = found
+        var total = found.filter { $0 }.count
+        let limit = max(Int(MotionHistory.maximumFraction * Double(cells.count)), MotionHistory.growthLimit)
         let reach = MotionHistory.maximumGrowth
         for row in 0..<rows {
             for seed in 0..<columns where found[row * columns + seed] {
@@ -141,16 +164,66 @@ public struct MotionMask: Sendable {
                 var low = seed, high = seed
                 while low - 1 >= 0, seed - (low - 1) <= reach, inked(low - 1, row) { low -= 1 }
                 while high + 1 < columns, (high + 1) - seed <= reach, inked(high + 1, row) { high += 1 }
-                for column in low...high {
-                    grown[row * columns + column] = true
-                    for neighbour in [row - 1, row + 1] where neighbour >= 0 && neighbour < rows && inked(column, neighbour) {
-                        grown[neighbour * columns + column] = true
+                guard let changed = Self.changedPixelRows(images, column: seed, row: row) else { continue }
+                let x0 = low * cell, x1 = min((high + 1) * cell, latest.width)
+                var top = changed.lowerBound, bottom = changed.upperBound - 1
+                while top - 1 >= max(0, row * cell - 2 * cell), Self.rowHasInk(latest, y: top - 1, x0: x0, x1: x1) { top -= 1 }
+                while bottom + 1 < min(latest.height, (row + 3) * cell), Self.rowHasInk(latest, y: bottom + 1, x0: x0, x1: x1) { bottom += 1 }
+                var run: [Int] = []
+                for cellRow in (top / cell)...(bottom / cell) {
+                    for column in low...high where cellRow == row || inked(column, cellRow) { run.append(cellRow * columns + column) }
+                }
+                let added = run.filter { !grown[$0] }
+                guard total + added.count <= limit else { continue }
+                for index in added { grown[index] = true }
+                total += added.count
+            }
+        }
+        return grown
+    }
+
+    /// The pixel rows of a cell that differ beyond JPEG noise between some two consecutive images.
+    static func changedPixelRows(_ images: [RGBImage], column: Int, row: Int) -> Range<Int>? {
+        let cell = MotionHistory.cell
+        guard let first = images.first else { return nil }
+        let x0 = column * cell, y0 = row * cell
+        let x1 = min(x0 + cell, first.width), y1 = min(y0 + cell, first.height)
+        var top = Int.max, bottom = -1
+        for (a, b) in zip(images, images.dropFirst()) {
+            a.pixels.withUnsafeBufferPointer { pa in
+                b.pixels.withUnsafeBufferPointer { pb in
+                    for y in y0..<y1 {
+                        for x in x0..<x1 {
+                            let o = (y * first.width + x) * 3
+                            if abs(Int(pa[o]) - Int(pb[o])) > Frame.noiseTolerance || abs(Int(pa[o + 1]) - Int(pb[o + 1])) > Frame.noiseTolerance
+                                || abs(Int(pa[o + 2]) - Int(pb[o + 2])) > Frame.noiseTolerance
+                            {
+                                top = min(top, y)
+                                bottom = max(bottom, y)
+                                break
+                            }
+                        }
                     }
                 }
             }
         }
-        let total = grown.filter { $0 }.count
-        return Double(total) <= MotionHistory.maximumFraction * Double(cells.count) ? grown : found
+        return bottom >= 0 ? top..<(bottom + 1) : nil
+    }
+
+    /// Whether pixel row `y` between `x0` and `x1` holds more than a flat background (as
+    /// `hasInk`, for one row).
+    static func rowHasInk(_ image: RGBImage, y: Int, x0: Int, x1: Int) -> Bool {
+        guard y >= 0, y < image.height, x0 < x1 else { return false }
+        var low = 255, high = 0
+        image.pixels.withUnsafeBufferPointer { p in
+            for x in x0..<x1 {
+                let o = (y * image.width + x) * 3
+                let value = (77 * Int(p[o]) + 150 * Int(p[o + 1]) + 29 * Int(p[o + 2])) >> 8
+                low = min(low, value)
+                high = max(high, value)
+            }
+        }
+        return high - low > 2 * Frame.noiseTolerance
     }
 
     /// Whether a cell holds more than a flat background: its luminance spans more than the

@@ -1,6 +1,6 @@
 // Finding a needle area in a frame: normalised cross-correlation (NCC) on grayscale, coarse to
 // fine. The frame and the template are halved k times (box filter) until the template's short
-// side would drop below 7 px; the whole coarse frame (or the margin window) is searched
+// side would drop below 7 px (each axis on its own, see `locate`); the whole coarse frame (or the margin window) is searched
 // exhaustively, window sums from integral images; the best few peaks are then refined level by
 // level, ±2 px around twice their position, up to full resolution. NCC only locates; whether it
 // matches is `similarity` (below), on openQA's 0–100 scale.
@@ -31,6 +31,8 @@ enum TemplateMatcher {
     static let minimumCoarseSide = 7
     /// Peaks of the coarse level refined at full resolution.
     static let candidates = 3
+    /// The same when one axis is halved more often than the other.
+    static let squashedCandidates = 12
 
     /// The best position of `template` in `frame` within `window` (top-left positions the
     /// template may take, in frame pixels; nil: everywhere), with its NCC (−1…1).
@@ -41,19 +43,25 @@ enum TemplateMatcher {
         let full = PixelRect(x: 0, y: 0, width: frame.width - template.width + 1, height: frame.height - template.height + 1)
         let search = clip(window ?? full, to: full)
         guard search.width > 0, search.height > 0 else { return nil }
-        // Pyramid levels.
-        var levels = 0
-        while min(template.width, template.height) >> (levels + 1) >= minimumCoarseSide, levels < 6 { levels += 1 }
+        // Pyramid levels, per axis: each axis is halved while the template's side along it
+        // stays ≥ 7 px, but one axis at most 4× more than the other, so a wide, short template
+        // (a line of text) is searched on a frame 8× narrower instead of only 2× smaller.
+        var levelsX = 0, levelsY = 0
+        while template.height >> (levelsY + 1) >= minimumCoarseSide, levelsY < 6 { levelsY += 1 }
+        while template.width >> (levelsX + 1) >= minimumCoarseSide, levelsX < 6 { levelsX += 1 }
+        levelsX = min(levelsX, levelsY + 2)
+        levelsY = min(levelsY, levelsX + 2)
+        let levels = max(levelsX, levelsY)
+        let scaleX = 1 << levelsX, scaleY = 1 << levelsY
         // A window (the needle's margin): only the part of the frame it can reach is halved and
         // searched, cut at multiples of the coarsest scale so every level's pixels are the same
         // as in the whole frame's pyramid (3 coarse pixels of slack cover the window's rounding
         // and the refinement's ±2 px).
         if window != nil, !cropped {
-            let scale = 1 << levels
-            let x0 = max(0, (search.x - 3 * scale) / scale * scale)
-            let y0 = max(0, (search.y - 3 * scale) / scale * scale)
-            let x1 = min(frame.width, search.maxX + template.width + 3 * scale)
-            let y1 = min(frame.height, search.maxY + template.height + 3 * scale)
+            let x0 = max(0, (search.x - 3 * scaleX) / scaleX * scaleX)
+            let y0 = max(0, (search.y - 3 * scaleY) / scaleY * scaleY)
+            let x1 = min(frame.width, search.maxX + template.width + 3 * scaleX)
+            let y1 = min(frame.height, search.maxY + template.height + 3 * scaleY)
             if (x1 - x0) * (y1 - y0) < frame.width * frame.height * 3 / 4 {
                 let part = frame.crop(x: x0, y: y0, width: x1 - x0, height: y1 - y0)
                 let shifted = PixelRect(x: search.x - x0, y: search.y - y0, width: search.width, height: search.height)
@@ -61,31 +69,38 @@ enum TemplateMatcher {
                 return (found.x + x0, found.y + y0, found.score)
             }
         }
+        // Level k + 1 is level k halved along x when k < levelsX, along y when k < levelsY.
         var frames = [frame]
         var templates = [template]
-        for _ in 0..<levels {
-            frames.append(frames[frames.count - 1].halved())
-            templates.append(templates[templates.count - 1].halved())
+        for step in 0..<levels {
+            let alongX = step < levelsX, alongY = step < levelsY
+            frames.append(frames[frames.count - 1].halved(x: alongX, y: alongY))
+            templates.append(templates[templates.count - 1].halved(x: alongX, y: alongY))
         }
         let coarseFrame = frames[levels], coarseTemplate = templates[levels]
-        let scale = 1 << levels
         let coarseFull = PixelRect(x: 0, y: 0, width: coarseFrame.width - coarseTemplate.width + 1, height: coarseFrame.height - coarseTemplate.height + 1)
         let coarseWindow = clip(
-            PixelRect(x: search.x / scale - 1, y: search.y / scale - 1, width: search.width / scale + 3, height: search.height / scale + 3), to: coarseFull)
-        var peaks = nccPeaks(coarseTemplate, coarseFrame, window: coarseWindow, count: levels == 0 ? 1 : candidates, separation: max(coarseTemplate.width, coarseTemplate.height) / 2)
+            PixelRect(x: search.x / scaleX - 1, y: search.y / scaleY - 1, width: search.width / scaleX + 3, height: search.height / scaleY + 3), to: coarseFull)
+        // A squashed level blurs lines of text into similar bars: more peaks are refined.
+        let peakCount = levels == 0 ? 1 : levelsX == levelsY ? candidates : squashedCandidates
+        var peaks = nccPeaks(coarseTemplate, coarseFrame, window: coarseWindow, count: peakCount, separation: max(min(coarseTemplate.width, coarseTemplate.height) / 2, 1))
         guard !peaks.isEmpty else { return nil }
         var level = levels
         while level > 0 {
             level -= 1
             let f = frames[level], t = templates[level]
             let levelFull = PixelRect(x: 0, y: 0, width: f.width - t.width + 1, height: f.height - t.height + 1)
-            let s = 1 << level
-            let allowed = clip(PixelRect(x: search.x / s - 1, y: search.y / s - 1, width: search.width / s + 3, height: search.height / s + 3), to: levelFull)
+            let sx = 1 << min(level, levelsX), sy = 1 << min(level, levelsY)
+            let growX = level < levelsX ? 2 : 1, growY = level < levelsY ? 2 : 1
+            let allowed = clip(PixelRect(x: search.x / sx - 1, y: search.y / sy - 1, width: search.width / sx + 3, height: search.height / sy + 3), to: levelFull)
             peaks = peaks.compactMap { peak in
-                let around = clip(PixelRect(x: peak.x * 2 - 2, y: peak.y * 2 - 2, width: 5, height: 5), to: allowed)
+                let around = clip(PixelRect(x: peak.x * growX - 2, y: peak.y * growY - 2, width: 5, height: 5), to: allowed)
                 return nccPeaks(t, f, window: around, count: 1, separation: 1).first
             }
             guard !peaks.isEmpty else { return nil }
+            // One level finer tells the squashed level's look-alikes apart: the best few go on
+            // (refining all of them at full resolution would cost more than the search).
+            if peaks.count > candidates { peaks = Array(peaks.sorted { $0.score > $1.score }.prefix(candidates)) }
         }
         let inside = peaks.filter { search.x <= $0.x && $0.x < search.maxX && search.y <= $0.y && $0.y < search.maxY }
         guard let best = (inside.isEmpty ? peaks : inside).max(by: { $0.score < $1.score }) else { return nil }
@@ -131,6 +146,7 @@ enum TemplateMatcher {
         let flatTemplate = varT < 1e-6 * n
         template.pixels.withUnsafeBufferPointer { t in
             frame.pixels.withUnsafeBufferPointer { p in
+                guard let tBase = t.baseAddress, let pBase = p.baseAddress else { return }
                 for wy in 0..<window.height {
                     for wx in 0..<window.width {
                         let a = wy * (iw + 1) + wx, b = a + tw, c = (wy + th) * (iw + 1) + wx, d = c + tw
@@ -146,11 +162,12 @@ enum TemplateMatcher {
                         var cross = 0
                         let origin = (y0 + wy) * fw + x0 + wx
                         for ty in 0..<th {
-                            let fr = origin + ty * fw
-                            let tr = ty * tw
-                            var rowSum = 0
-                            for tx in 0..<tw { rowSum &+= Int(t[tr + tx]) &* Int(p[fr + tx]) }
-                            cross &+= rowSum
+                            // Row pointers and 32-bit products and sums (255² · width fits for
+                            // any frame), so the compiler vectorises the inner loop.
+                            let frameRow = pBase + (origin + ty * fw), templateRow = tBase + ty * tw
+                            var rowSum: Int32 = 0
+                            for tx in 0..<tw { rowSum &+= Int32(templateRow[tx]) &* Int32(frameRow[tx]) }
+                            cross &+= Int(rowSum)
                         }
                         let numerator = Double(cross) - Double(sumT) * Double(sumI) / n
                         let denominator = (varT * max(varI, 1e-9)).squareRoot()
@@ -160,10 +177,27 @@ enum TemplateMatcher {
             }
         }
         var peaks: [(x: Int, y: Int, score: Double)] = []
-        var order = Array(scores.indices)
+        var order: [Int]
         if count == 1 {
-            if let best = order.max(by: { scores[$0] < scores[$1] }) { order = [best] }
+            order = scores.indices.max(by: { scores[$0] < scores[$1] }).map { [$0] } ?? []
         } else {
+            // Only local maxima (≥ their 8 neighbours) can be peaks: sorting those, not every
+            // position, keeps a whole-frame search in milliseconds.
+            order = []
+            let w = window.width, h = window.height
+            for y in 0..<h {
+                for x in 0..<w {
+                    let v = scores[y * w + x]
+                    var isMaximum = true
+                    neighbours: for ny in max(y - 1, 0)...min(y + 1, h - 1) {
+                        for nx in max(x - 1, 0)...min(x + 1, w - 1) where scores[ny * w + nx] > v {
+                            isMaximum = false
+                            break neighbours
+                        }
+                    }
+                    if isMaximum { order.append(y * w + x) }
+                }
+            }
             order.sort { scores[$0] > scores[$1] }
         }
         for index in order {

@@ -1,3 +1,4 @@
+import Dispatch
 // Preprocessing for OCR, which matters more than the engine. `TextPage` finds where the text is
 // and how it is drawn:
 //  - a background map: every pixel row's running median over a window wider than any glyph
@@ -107,12 +108,14 @@ struct TextPage: Sendable {
         image.pixels.withUnsafeBufferPointer { p in
             background.withUnsafeBufferPointer { b in
                 ink.withUnsafeMutableBufferPointer { out in
-                    for y in 0..<h {
-                        let row = y * w
-                        for x in 0..<w where abs(Int(p[row + x]) - Int(b[row + x])) > Self.inkContrast {
-                            marked[row + x] = true
-                            let left = Int(b[row + max(x - reach, 0)]), right = Int(b[row + min(x + reach, w - 1)])
-                            out[row + x] = abs(left - right) <= Self.backgroundTolerance
+                    marked.withUnsafeMutableBufferPointer { marked in
+                        for y in 0..<h {
+                            let row = y * w
+                            for x in 0..<w where abs(Int(p[row + x]) - Int(b[row + x])) > Self.inkContrast {
+                                marked[row + x] = true
+                                let left = Int(b[row + max(x - reach, 0)]), right = Int(b[row + min(x + reach, w - 1)])
+                                out[row + x] = abs(left - right) <= Self.backgroundTolerance
+                            }
                         }
                     }
                 }
@@ -125,7 +128,11 @@ struct TextPage: Sendable {
         let cores = firstBands.map(\.height).sorted()
         let typical = cores.isEmpty ? 16 : cores[cores.count / 2]
         let rule = Self.verticalRuns(marked, width: w, height: h, longerThan: max(2 * typical + 2, 20))
-        for i in 0..<ink.count where rule[i] { ink[i] = false }
+        ink.withUnsafeMutableBufferPointer { ink in
+            rule.withUnsafeBufferPointer { rule in
+                for i in 0..<ink.count where rule[i] { ink[i] = false }
+            }
+        }
         let rowInk = Self.rowInk(ink, except: nil, width: w, height: h)
         let cores2 = Self.findBands(rowInk, height: h)
         var bands: [TextBand] = []
@@ -156,11 +163,15 @@ struct TextPage: Sendable {
         var out = [UInt8](repeating: 0, count: w * h)
         guard w > 0, h > 0 else { return out }
         let rank = radius  // 0-based rank of the median in a window of 2r+1
-        var histogram = [Int](repeating: 0, count: 256)
-        image.pixels.withUnsafeBufferPointer { p in
-            out.withUnsafeMutableBufferPointer { o in
-                histogram.withUnsafeMutableBufferPointer { hist in
-                    for y in 0..<h {
+        // Rows are independent: halves of the page on two threads (this runs before any OCR
+        // job can start, so it is all of a read's time that is not shared out).
+        let parts = h >= 64 ? min(OCREngine.shared.workerCount, 2) : 1
+        image.pixels.withUnsafeBufferPointer { pixels in
+            out.withUnsafeMutableBufferPointer { output in
+                nonisolated(unsafe) let p = pixels, o = output
+                DispatchQueue.concurrentPerform(iterations: parts) { part in
+                    var hist = [Int](repeating: 0, count: 256)
+                    for y in (h * part / parts)..<(h * (part + 1) / parts) {
                         let row = y * w
                         for i in 0..<256 { hist[i] = 0 }
                         for d in -radius...radius { hist[Int(p[row + min(max(d, 0), w - 1)])] += 1 }
@@ -199,37 +210,46 @@ struct TextPage: Sendable {
     static func verticalRuns(_ ink: [Bool], width w: Int, height h: Int, longerThan length: Int) -> [Bool] {
         var marked = [Bool](repeating: false, count: w * h)
         var start = [Int](repeating: -1, count: w)
-        func close(_ x: Int, at end: Int) {
-            guard start[x] >= 0 else { return }
-            if end - start[x] > length { for y in start[x]..<end { marked[y * w + x] = true } }
-            start[x] = -1
-        }
-        for y in 0..<h {
-            let row = y * w
-            for x in 0..<w {
-                if ink[row + x] {
-                    if start[x] < 0 { start[x] = y }
-                } else {
-                    close(x, at: y)
+        ink.withUnsafeBufferPointer { ink in
+            marked.withUnsafeMutableBufferPointer { marked in
+                start.withUnsafeMutableBufferPointer { start in
+                    func close(_ x: Int, at end: Int) {
+                        if end - start[x] > length { for y in start[x]..<end { marked[y * w + x] = true } }
+                        start[x] = -1
+                    }
+                    for y in 0..<h {
+                        let row = y * w
+                        for x in 0..<w {
+                            if ink[row + x] {
+                                if start[x] < 0 { start[x] = y }
+                            } else if start[x] >= 0 {
+                                close(x, at: y)
+                            }
+                        }
+                    }
+                    for x in 0..<w where start[x] >= 0 { close(x, at: h) }
                 }
             }
         }
-        for x in 0..<w { close(x, at: h) }
         return marked
     }
 
     /// Ink pixels per row (those of `except` left out).
     static func rowInk(_ ink: [Bool], except: [Bool]?, width w: Int, height h: Int) -> [Int] {
         var counts = [Int](repeating: 0, count: h)
-        for y in 0..<h {
-            var count = 0
-            let row = y * w
-            if let except {
-                for x in 0..<w where ink[row + x] && !except[row + x] { count += 1 }
-            } else {
-                for x in 0..<w where ink[row + x] { count += 1 }
+        ink.withUnsafeBufferPointer { ink in
+            for y in 0..<h {
+                var count = 0
+                let row = y * w
+                if let except {
+                    except.withUnsafeBufferPointer { except in
+                        for x in 0..<w where ink[row + x] && !except[row + x] { count += 1 }
+                    }
+                } else {
+                    for x in 0..<w where ink[row + x] { count += 1 }
+                }
+                counts[y] = count
             }
-            counts[y] = count
         }
         return counts
     }
@@ -549,55 +569,67 @@ enum TextPreparation {
         // Background reachable from the border (4-connected): everything else light is a hole.
         var outside = [Bool](repeating: false, count: w * h)
         var stack: [Int] = []
-        for x in 0..<w {
-            stack.append(x)
-            stack.append((h - 1) * w + x)
-        }
-        for y in 0..<h {
-            stack.append(y * w)
-            stack.append(y * w + w - 1)
-        }
-        while let i = stack.popLast() {
-            guard !ink[i], !outside[i] else { continue }
-            outside[i] = true
-            let x = i % w, y = i / w
-            if x > 0 { stack.append(i - 1) }
-            if x < w - 1 { stack.append(i + 1) }
-            if y > 0 { stack.append(i - w) }
-            if y < h - 1 { stack.append(i + w) }
-        }
-        // Ink components (8-connected) of at most `maximum` pixels whose neighbours are all holes.
-        let maximum = max(2, h / 6) * max(2, h / 6)
-        var seen = [Bool](repeating: false, count: w * h)
-        for start in 0..<(w * h) where ink[start] && !seen[start] {
-            var component: [Int] = []
-            var touchesOutside = false
-            stack = [start]
-            seen[start] = true
-            while let i = stack.popLast() {
-                component.append(i)
-                let x = i % w, y = i / w
-                for dy in -1...1 {
-                    for dx in -1...1 where dx != 0 || dy != 0 {
-                        let nx = x + dx, ny = y + dy
-                        guard nx >= 0, ny >= 0, nx < w, ny < h else {
-                            touchesOutside = true
-                            continue
-                        }
-                        let n = ny * w + nx
-                        if ink[n] {
-                            if !seen[n] {
-                                seen[n] = true
-                                stack.append(n)
+        stack.reserveCapacity(2 * (w + h))
+        var erase: [Int] = []
+        ink.withUnsafeBufferPointer { ink in
+            outside.withUnsafeMutableBufferPointer { outside in
+                for x in 0..<w {
+                    stack.append(x)
+                    stack.append((h - 1) * w + x)
+                }
+                for y in 0..<h {
+                    stack.append(y * w)
+                    stack.append(y * w + w - 1)
+                }
+                while let i = stack.popLast() {
+                    guard !ink[i], !outside[i] else { continue }
+                    outside[i] = true
+                    let x = i % w
+                    if x > 0 { stack.append(i - 1) }
+                    if x < w - 1 { stack.append(i + 1) }
+                    if i >= w { stack.append(i - w) }
+                    if i < (h - 1) * w { stack.append(i + w) }
+                }
+                // Ink components (8-connected) of at most `maximum` pixels whose neighbours are
+                // all holes.
+                let maximum = max(2, h / 6) * max(2, h / 6)
+                var seen = [Bool](repeating: false, count: w * h)
+                var component: [Int] = []
+                seen.withUnsafeMutableBufferPointer { seen in
+                    for start in 0..<(w * h) where ink[start] && !seen[start] {
+                        component.removeAll(keepingCapacity: true)
+                        var touchesOutside = false
+                        stack.append(start)
+                        seen[start] = true
+                        while let i = stack.popLast() {
+                            component.append(i)
+                            let x = i % w, y = i / w
+                            for dy in -1...1 {
+                                for dx in -1...1 where dx != 0 || dy != 0 {
+                                    let nx = x + dx, ny = y + dy
+                                    guard nx >= 0, ny >= 0, nx < w, ny < h else {
+                                        touchesOutside = true
+                                        continue
+                                    }
+                                    let n = ny * w + nx
+                                    if ink[n] {
+                                        if !seen[n] {
+                                            seen[n] = true
+                                            stack.append(n)
+                                        }
+                                    } else if outside[n] {
+                                        touchesOutside = true
+                                    }
+                                }
                             }
-                        } else if outside[n] {
-                            touchesOutside = true
                         }
+                        if !touchesOutside, component.count <= maximum { erase += component }
                     }
                 }
             }
-            guard !touchesOutside, component.count <= maximum else { continue }
-            for i in component { image.pixels[i] = 255 }
+        }
+        image.pixels.withUnsafeMutableBufferPointer { p in
+            for i in erase { p[i] = 255 }
         }
     }
 
