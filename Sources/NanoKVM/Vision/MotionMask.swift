@@ -210,28 +210,22 @@ public struct MotionMask: Sendable {
         return bottom >= 0 ? top..<(bottom + 1) : nil
     }
 
-    /// Whether pixel row `y` between `x0` and `x1` holds more than a flat background (as
-    /// `hasInk`, for one row).
+    /// Whether pixel row `y` between `x0` and `x1` holds more than a flat background.
     static func rowHasInk(_ image: RGBImage, y: Int, x0: Int, x1: Int) -> Bool {
-        guard y >= 0, y < image.height, x0 < x1 else { return false }
-        var low = 255, high = 0
-        image.pixels.withUnsafeBufferPointer { p in
-            for x in x0..<x1 {
-                let o = (y * image.width + x) * 3
-                let value = (77 * Int(p[o]) + 150 * Int(p[o + 1]) + 29 * Int(p[o + 2])) >> 8
-                low = min(low, value)
-                high = max(high, value)
-            }
-        }
-        return high - low > 2 * Frame.noiseTolerance
+        hasInk(image, x0: x0, y0: y, x1: x1, y1: y + 1)
     }
 
-    /// Whether a cell holds more than a flat background: its luminance spans more than the
-    /// JPEG noise tolerance twice over.
+    /// Whether a cell holds more than a flat background.
     static func hasInk(_ image: RGBImage, column: Int, row: Int) -> Bool {
         let cell = MotionHistory.cell
-        let x0 = column * cell, y0 = row * cell
-        let x1 = min(x0 + cell, image.width), y1 = min(y0 + cell, image.height)
+        return hasInk(image, x0: column * cell, y0: row * cell, x1: (column + 1) * cell, y1: (row + 1) * cell)
+    }
+
+    /// Whether the pixels from (`x0`, `y0`) to (`x1`, `y1`) (exclusive, clipped to the image)
+    /// hold more than a flat background: their luminance spans more than the JPEG noise
+    /// tolerance twice over.
+    static func hasInk(_ image: RGBImage, x0: Int, y0: Int, x1: Int, y1: Int) -> Bool {
+        let x0 = max(x0, 0), y0 = max(y0, 0), x1 = min(x1, image.width), y1 = min(y1, image.height)
         guard x0 < x1, y0 < y1 else { return false }
         var low = 255, high = 0
         image.pixels.withUnsafeBufferPointer { p in
