@@ -1,9 +1,9 @@
 // Finding a needle area in a frame: normalised cross-correlation (NCC) on grayscale, coarse to
-// fine. The frame and the template are halved k times (box filter) until the template's short
-// side would drop below 7 px (each axis on its own, see `locate`); the whole coarse frame (or the margin window) is searched
-// exhaustively, window sums from integral images; the best few peaks are then refined level by
-// level, ±2 px around twice their position, up to full resolution. NCC only locates; whether it
-// matches is `similarity` (below), on openQA's 0–100 scale.
+// fine. The frame and the template are halved (box filter) until the template's side would drop
+// below 7 px, each axis on its own (see `locate`); the whole coarse frame (or the margin window)
+// is searched exhaustively, window sums from integral images; the best few peaks are then refined
+// level by level, ±2 px around their position one level finer, up to full resolution. NCC only
+// locates; whether it matches is `similarity` (below), on openQA's 0–100 scale.
 
 /// A grayscale template with an optional mask (false: excluded pixel).
 struct Template: Sendable {

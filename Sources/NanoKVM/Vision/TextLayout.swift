@@ -1,4 +1,3 @@
-import Dispatch
 // Preprocessing for OCR, which matters more than the engine. `TextPage` finds where the text is
 // and how it is drawn:
 //  - a background map: every pixel row's running median over a window wider than any glyph
@@ -163,15 +162,11 @@ struct TextPage: Sendable {
         var out = [UInt8](repeating: 0, count: w * h)
         guard w > 0, h > 0 else { return out }
         let rank = radius  // 0-based rank of the median in a window of 2r+1
-        // Rows are independent: halves of the page on two threads (this runs before any OCR
-        // job can start, so it is all of a read's time that is not shared out).
-        let parts = h >= 64 ? min(OCREngine.shared.workerCount, 2) : 1
-        image.pixels.withUnsafeBufferPointer { pixels in
-            out.withUnsafeMutableBufferPointer { output in
-                nonisolated(unsafe) let p = pixels, o = output
-                DispatchQueue.concurrentPerform(iterations: parts) { part in
-                    var hist = [Int](repeating: 0, count: 256)
-                    for y in (h * part / parts)..<(h * (part + 1) / parts) {
+        var histogram = [Int](repeating: 0, count: 256)
+        image.pixels.withUnsafeBufferPointer { p in
+            out.withUnsafeMutableBufferPointer { o in
+                histogram.withUnsafeMutableBufferPointer { hist in
+                    for y in 0..<h {
                         let row = y * w
                         for i in 0..<256 { hist[i] = 0 }
                         for d in -radius...radius { hist[Int(p[row + min(max(d, 0), w - 1)])] += 1 }
