@@ -42,6 +42,15 @@ t.run {
     local none, msg = dev:find_text("absent words")
     t.eq(none, nil, "nil when absent")
     t.ok(msg:lower():find("login", 1, true), "the message has the text read: " .. msg)
+    -- One character off (as OCR misreads m/n): found with max_errors, with the text as read.
+    t.eq(dev:find_text("logim:"), nil, "no exact match")
+    local near = dev:find_text("logim:", { max_errors = 1 })
+    t.eq(near and near.text:lower(), "login:", "max_errors = 1: the text read there")
+    t.eq(dev:find_text("lxgim:", { max_errors = 1 }), nil, "two characters off is not within one")
+    local err = t.raises("usage", dev.find_text, dev, "abc", { max_errors = 3 })
+    t.ok(tostring(err):find("bad argument #2 to 'dev:find_text'", 1, true), "the error names the public function: " .. tostring(err))
+    t.raises("usage", dev.wait_text, dev, "abc", { max_errors = 1, plain = false })
+    t.raises("usage", dev.wait_text, dev, "abc", { max_errors = 0.5 })
   end,
 
   click_text = function()

@@ -31,7 +31,7 @@ enum VisionBindings {
         """
 
     static let ocrOptionNames = ["area", "lang", "mode"]
-    static let findTextOptionNames = ["plain", "ignore_case"] + ocrOptionNames
+    static let findTextOptionNames = ["plain", "ignore_case", "max_errors"] + ocrOptionNames
     static let waitTextOptionNames = findTextOptionNames + ["timeout", "press", "every"]
     static let clickTextOptionNames = waitTextOptionNames + ["button", "offset"]
 
@@ -132,7 +132,11 @@ enum VisionBindings {
 
     static let waitOptionsDoc = """
         `opts.plain` (default true: `pattern` is a plain substring; false: a Lua pattern),
-        `opts.ignore_case` (default true), `opts.area`, `opts.lang` and `opts.mode` as for
+        `opts.ignore_case` (default true), `opts.max_errors` (default 0; plain patterns only: the
+        text may differ from `pattern` in that many characters, misread, missing or extra, as OCR
+        confuses m and n or [ and C; an exact match anywhere wins, else the closest on the first
+        line that has one, and `text` is what was read there), `opts.area`, `opts.lang` and
+        `opts.mode` as for
         `dev:ocr`, `opts.timeout` (default 30 s), `opts.press` (a key such as "delete") pressed
         every `opts.every` seconds (default 0.2) while waiting.
         """
@@ -143,23 +147,43 @@ enum VisionBindings {
             "ocr", args: "[opts]", returns: "table", options: ocrOptionNames,
             "Reads the text of the next frame; like `f:ocr`. \(ocrOptionsDoc)"
         ) { call, d in try readAsync(nil, source: d.client.frames, options: try ocrOptions(call, argument: 2)) }
-        // dev:_text_waiter(pattern, opts, once): the Swift half of wait_text/find_text/click_text.
+        // dev:_text_waiter(pattern, opts, once, name): the Swift half of wait_text/find_text/
+        // click_text; `name` is the public function's, for the options it takes and for errors.
         b.append(
             LuaFunctionSpec("kvm._text_waiter", "", body: { call in
+                let name = (try? call.string(5)) ?? "dev:wait_text"
+                do {
+                    return try textWaiter(call, once: call.type(4) == .boolean && lua_toboolean(call.L, 4) != 0, name: name)
+                } catch let error as LuaUsageError {
+                    // Options are the public function's argument #2, not this helper's #3.
+                    let helper = "bad argument #3 to '\(call.spec.name)'"
+                    guard error.message.hasPrefix(helper) else { throw error }
+                    throw LuaUsageError("bad argument #2 to '\(name)'" + error.message.dropFirst(helper.count))
+                }
+            }))
+        return b.specs
+    }
+
+    static func textWaiter(_ call: LuaCall, once: Bool, name: String) throws -> LuaReturn {
                 let d = try call.object(1, as: DeviceHandle.self, typeName: DeviceHandle.typeName)
                 let pattern = try call.string(2)
-                let once = call.type(4) == .boolean && lua_toboolean(call.L, 4) != 0
-                // The Lua halves pass their caller's options through: find_text's, or
-                // wait_text's and click_text's (which reads button and offset itself).
-                let known = once ? findTextOptionNames : clickTextOptionNames
+                // The Lua halves pass their caller's options through (click_text reads button
+                // and offset itself).
+                let known = name == "dev:find_text" ? findTextOptionNames : name == "dev:click_text" ? clickTextOptionNames : waitTextOptionNames
                 let options = try call.options(3, known: known)
                 let ocr = try ocrOptions(call, argument: 3, known: known)
                 let timeout = try options?.number("timeout") ?? 30
                 guard timeout > 0, timeout.isFinite else { throw call.argumentError(3, "field 'timeout' must be > 0") }
                 let every = try options?.number("every") ?? 0.2
                 guard every > 0, every.isFinite else { throw call.argumentError(3, "field 'every' must be > 0") }
-                _ = try options?.boolean("plain")
+                let plain = try options?.boolean("plain") ?? true
                 _ = try options?.boolean("ignore_case")
+                if let errors = try options?.integer("max_errors") {
+                    guard errors >= 0, errors < pattern.count else {
+                        throw call.argumentError(3, "field 'max_errors' must be 0 or more and less than the pattern's length (\(pattern.count)), got \(errors)")
+                    }
+                    guard plain || errors == 0 else { throw call.argumentError(3, "field 'max_errors' needs a plain pattern (opts.plain = false was given)") }
+                }
                 var press: (@Sendable () async throws(NanoKVMError) -> Void)?
                 if let key = try options?.string("press") {
                     if let problem = KeyChord.problem(in: key) { throw call.argumentError(3, "field 'press': \(problem)") }
@@ -170,8 +194,6 @@ enum VisionBindings {
                 let waiter = try TextWaiter(
                     source: d.client.frames, reader: reader, timeout: once ? nil : timeout, wanted: "'\(pattern)'", press: press, every: every)
                 return call.returning(object: TextWaiterHandle(waiter, deviceName: d.name))
-            }))
-        return b.specs
     }
 
     static func register(in runtime: LuaRuntime) {
@@ -229,11 +251,46 @@ enum VisionBindings {
             return lower(c)
           end))
         end
-        local function search(lines, pattern, plain, ignore_case)
+        local byte, huge, min = string.byte, math.huge, math.min
+        -- The substring of `line` closest to `pattern` within `limit` edits (Sellers' algorithm:
+        -- edit distance with a free start; each cell carries where its match began): first,
+        -- last (bytes, 1-based) of the best, the earliest among equals; nil if none is close
+        -- enough. Bytes, not characters: the screens read are ASCII where it matters.
+        local function approximate(line, pattern, limit)
+          local m, n = #pattern, #line
+          local cost, start = {}, {}
+          for i = 0, m do cost[i], start[i] = i, 1 end
+          local best, bestFirst, bestLast = huge, nil, nil
+          for j = 1, n do
+            local c = byte(line, j)
+            local diagonal, diagonalStart = cost[0], start[0]
+            cost[0], start[0] = 0, j + 1
+            for i = 1, m do
+              local up, upStart = cost[i], start[i]
+              local value, from = diagonal + (byte(pattern, i) == c and 0 or 1), diagonalStart
+              if up + 1 < value then value, from = up + 1, upStart end
+              if cost[i - 1] + 1 < value then value, from = cost[i - 1] + 1, start[i - 1] end
+              diagonal, diagonalStart = up, upStart
+              cost[i], start[i] = value, from
+            end
+            -- Equal costs one byte further on extend the match (a missing last character).
+            if cost[m] <= limit and (cost[m] < best or (cost[m] == best and j == bestLast + 1)) then
+              best, bestFirst, bestLast = cost[m], start[m], j
+            end
+          end
+          if bestFirst and bestLast >= bestFirst then return bestFirst, bestLast end
+        end
+        local function search(lines, pattern, plain, ignore_case, limit)
           for i = 1, #lines do
             local line = ignore_case and lower(lines[i]) or lines[i]
             local first, last = find(line, pattern, 1, plain)
             if first and last >= first then return i, first, last end
+          end
+          if limit > 0 then
+            for i = 1, #lines do
+              local first, last = approximate(ignore_case and lower(lines[i]) or lines[i], pattern, limit)
+              if first then return i, first, last end
+            end
           end
         end
         local function run(name, dev, pattern, opts, once)
@@ -247,12 +304,13 @@ enum VisionBindings {
           local ignore_case = not (opts and opts.ignore_case == false)
           local wanted = pattern
           if ignore_case then wanted = plain and lower(pattern) or fold(pattern) end
-          local waiter = text_waiter(dev, pattern, opts, once)
+          local waiter = text_waiter(dev, pattern, opts, once, name)
+          local limit = opts and opts.max_errors or 0
           local ok, a, b = pcall(function()
             while true do
               local lines = waiter:next()
               if lines == nil then return nil, waiter:failure() end
-              local i, first, last = search(lines, wanted, plain, ignore_case)
+              local i, first, last = search(lines, wanted, plain, ignore_case, limit)
               if i then return waiter:match(i, first, last) end
             end
           end)
@@ -290,7 +348,7 @@ enum VisionBindings {
             """, body: nil),
         LuaFunctionSpec(
             "dev:find_text", signature: "dev:find_text(pattern [, opts])", returns: "table or nil, msg", options: findTextOptionNames,
-            "Looks for `pattern` in the current frame (no waiting): the match as for `dev:wait_text`, or `nil` and a message with the text read. Options as for `dev:wait_text` (`opts.plain`, `opts.ignore_case`, `opts.area`, `opts.lang`, `opts.mode`).",
+            "Looks for `pattern` in the current frame (no waiting): the match as for `dev:wait_text`, or `nil` and a message with the text read. Options as for `dev:wait_text` (`opts.plain`, `opts.ignore_case`, `opts.max_errors`, `opts.area`, `opts.lang`, `opts.mode`).",
             body: nil),
         LuaFunctionSpec(
             "dev:click_text", signature: "dev:click_text(pattern [, opts])", returns: "table", options: clickTextOptionNames,
