@@ -147,13 +147,14 @@ enum VisionBindings {
             "ocr", args: "[opts]", returns: "table", options: ocrOptionNames,
             "Reads the text of the next frame; like `f:ocr`. \(ocrOptionsDoc)"
         ) { call, d in try readAsync(nil, source: d.client.frames, options: try ocrOptions(call, argument: 2)) }
-        // dev:_text_waiter(pattern, opts, once, name): the Swift half of wait_text/find_text/
-        // click_text; `name` is the public function's, for the options it takes and for errors.
+        // dev:_text_waiter(pattern, opts, name): the Swift half of wait_text/find_text/click_text;
+        // `name` is the public function's: the options it takes, one frame (find_text) or a
+        // wait, and the function errors name.
         b.append(
             LuaFunctionSpec("kvm._text_waiter", "", body: { call in
-                let name = (try? call.string(5)) ?? "dev:wait_text"
+                let name = (try? call.string(4)) ?? "dev:wait_text"
                 do {
-                    return try textWaiter(call, once: call.type(4) == .boolean && lua_toboolean(call.L, 4) != 0, name: name)
+                    return try textWaiter(call, name: name)
                 } catch let error as LuaUsageError {
                     // Options are the public function's argument #2, not this helper's #3.
                     let helper = "bad argument #3 to '\(call.spec.name)'"
@@ -164,36 +165,36 @@ enum VisionBindings {
         return b.specs
     }
 
-    static func textWaiter(_ call: LuaCall, once: Bool, name: String) throws -> LuaReturn {
-                let d = try call.object(1, as: DeviceHandle.self, typeName: DeviceHandle.typeName)
-                let pattern = try call.string(2)
-                // The Lua halves pass their caller's options through (click_text reads button
-                // and offset itself).
-                let known = name == "dev:find_text" ? findTextOptionNames : name == "dev:click_text" ? clickTextOptionNames : waitTextOptionNames
-                let options = try call.options(3, known: known)
-                let ocr = try ocrOptions(call, argument: 3, known: known)
-                let timeout = try options?.number("timeout") ?? 30
-                guard timeout > 0, timeout.isFinite else { throw call.argumentError(3, "field 'timeout' must be > 0") }
-                let every = try options?.number("every") ?? 0.2
-                guard every > 0, every.isFinite else { throw call.argumentError(3, "field 'every' must be > 0") }
-                let plain = try options?.boolean("plain") ?? true
-                _ = try options?.boolean("ignore_case")
-                if let errors = try options?.integer("max_errors") {
-                    guard errors >= 0, errors < pattern.count else {
-                        throw call.argumentError(3, "field 'max_errors' must be 0 or more and less than the pattern's length (\(pattern.count)), got \(errors)")
-                    }
-                    guard plain || errors == 0 else { throw call.argumentError(3, "field 'max_errors' needs a plain pattern (opts.plain = false was given)") }
-                }
-                var press: (@Sendable () async throws(NanoKVMError) -> Void)?
-                if let key = try options?.string("press") {
-                    if let problem = KeyChord.problem(in: key) { throw call.argumentError(3, "field 'press': \(problem)") }
-                    let hid = d.hid
-                    press = { () async throws(NanoKVMError) in _ = try await hid.key([key]) }
-                }
-                let reader = try ScreenTextReader(options: ocr)
-                let waiter = try TextWaiter(
-                    source: d.client.frames, reader: reader, timeout: once ? nil : timeout, wanted: "'\(pattern)'", press: press, every: every)
-                return call.returning(object: TextWaiterHandle(waiter, deviceName: d.name))
+    static func textWaiter(_ call: LuaCall, name: String) throws -> LuaReturn {
+        let d = try call.object(1, as: DeviceHandle.self, typeName: DeviceHandle.typeName)
+        let pattern = try call.string(2)
+        // The Lua halves pass their caller's options through (click_text reads button
+        // and offset itself).
+        let known = name == "dev:find_text" ? findTextOptionNames : name == "dev:click_text" ? clickTextOptionNames : waitTextOptionNames
+        let options = try call.options(3, known: known)
+        let ocr = try ocrOptions(call, argument: 3, known: known)
+        let timeout = try options?.number("timeout") ?? 30
+        guard timeout > 0, timeout.isFinite else { throw call.argumentError(3, "field 'timeout' must be > 0") }
+        let every = try options?.number("every") ?? 0.2
+        guard every > 0, every.isFinite else { throw call.argumentError(3, "field 'every' must be > 0") }
+        let plain = try options?.boolean("plain") ?? true
+        _ = try options?.boolean("ignore_case")
+        if let errors = try options?.integer("max_errors") {
+            guard errors >= 0, errors < pattern.count else {
+                throw call.argumentError(3, "field 'max_errors' must be 0 or more and less than the pattern's length (\(pattern.count)), got \(errors)")
+            }
+            guard plain || errors == 0 else { throw call.argumentError(3, "field 'max_errors' needs a plain pattern (opts.plain = false was given)") }
+        }
+        var press: (@Sendable () async throws(NanoKVMError) -> Void)?
+        if let key = try options?.string("press") {
+            if let problem = KeyChord.problem(in: key) { throw call.argumentError(3, "field 'press': \(problem)") }
+            let hid = d.hid
+            press = { () async throws(NanoKVMError) in _ = try await hid.key([key]) }
+        }
+        let reader = try ScreenTextReader(options: ocr)
+        let waiter = try TextWaiter(
+            source: d.client.frames, reader: reader, timeout: name == "dev:find_text" ? nil : timeout, wanted: "'\(pattern)'", press: press, every: every)
+        return call.returning(object: TextWaiterHandle(waiter, deviceName: d.name))
     }
 
     static func register(in runtime: LuaRuntime) {
@@ -293,7 +294,7 @@ enum VisionBindings {
             end
           end
         end
-        local function run(name, dev, pattern, opts, once)
+        local function run(name, dev, pattern, opts)
           if type(pattern) ~= "string" then
             error(kvm._usage("bad argument #1 to '" .. name .. "' (string expected, got " .. type(pattern) .. ")"), 3)
           end
@@ -304,7 +305,7 @@ enum VisionBindings {
           local ignore_case = not (opts and opts.ignore_case == false)
           local wanted = pattern
           if ignore_case then wanted = plain and lower(pattern) or fold(pattern) end
-          local waiter = text_waiter(dev, pattern, opts, once, name)
+          local waiter = text_waiter(dev, pattern, opts, name)
           local limit = opts and opts.max_errors or 0
           local ok, a, b = pcall(function()
             while true do
@@ -318,10 +319,10 @@ enum VisionBindings {
           if not ok then error(a, 0) end
           return a, b
         end
-        methods.wait_text = function(dev, pattern, opts) return run("dev:wait_text", dev, pattern, opts, false) end
-        methods.find_text = function(dev, pattern, opts) return run("dev:find_text", dev, pattern, opts, true) end
+        methods.wait_text = function(dev, pattern, opts) return run("dev:wait_text", dev, pattern, opts) end
+        methods.find_text = function(dev, pattern, opts) return run("dev:find_text", dev, pattern, opts) end
         methods.click_text = function(dev, pattern, opts)
-          local match = run("dev:click_text", dev, pattern, opts, false)
+          local match = run("dev:click_text", dev, pattern, opts)
           local dx, dy = 0, 0
           if opts and opts.offset ~= nil then
             if type(opts.offset) ~= "table" or type(opts.offset[1]) ~= "number" or type(opts.offset[2]) ~= "number" then
